@@ -1,0 +1,1 @@
+"""The ``ehcerts`` command line: server and operator commands, and the Certificate Manager."""

@@ -1,0 +1,20 @@
+"""Entry point of the ``ehcerts`` console script."""
+
+from __future__ import annotations
+
+import typer
+
+from ehealth_certs.cli import client, server
+
+app = typer.Typer(
+    name="ehcerts",
+    help="ehealth-certs: eHealth certificates, encryption keys (ETK) and trust for healthcare actors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+client.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""All services of one process, wired once. Web app, CLI and tests start here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ehealth_certs.clock import Clock
+from ehealth_certs.config import Settings
+from ehealth_certs.identity.trust import EidTrust
+from ehealth_certs.ra.issuance import IssuanceService
+from ehealth_certs.ra.service import CertRaService
+from ehealth_certs.ra.status import StatusService
+from ehealth_certs.runtime import Runtime
+
+
+@dataclass
+class Platform:
+    rt: Runtime
+    trust: EidTrust
+    status: StatusService
+    issuance: IssuanceService
+    certra: CertRaService
+
+    @classmethod
+    def start(cls, settings: Settings, clock: Clock | None = None, *, create_pki: bool = True) -> Platform:
+        rt = Runtime.start(settings, clock, create_pki=create_pki)
+        trust = EidTrust(settings.eid_trust_dir)
+        status = StatusService(rt)
+        issuance = IssuanceService(rt, status)
+        certra = CertRaService(rt, status, issuance, trust)
+        platform = cls(rt=rt, trust=trust, status=status, issuance=issuance, certra=certra)
+        status.load_responses()
+        return platform
+
+    def maintenance(self, *, reconcile_after: timedelta = timedelta(minutes=5)) -> None:
+        """One round of background work: reconcile crashed issuances, refresh OCSP, publish CRLs.
+
+        ``reconcile_after``: a ``signing`` row younger than this may belong to an issuance in flight.
+        At start-up, before serving, the server passes zero.
+        """
+        self.issuance.reconcile(older_than=reconcile_after)
+        self.status.refresh()
+
+    def close(self) -> None:
+        self.rt.close()

@@ -1,0 +1,1 @@
+"""CertRA: contracts, requests, approval, the issuance cycle, renewal, revocation, CRL and OCSP."""

@@ -1,0 +1,122 @@
+"""The ASGI application: FastAPI for the API, wrapped by the OCSP fast path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from ehealth_certs import __version__
+from ehealth_certs.environment import Environment
+from ehealth_certs.platform import Platform
+from ehealth_certs.web import errors
+from ehealth_certs.web.api import certra
+from ehealth_certs.web.metrics import Metrics
+from ehealth_certs.web.pki import routes as pki_routes
+
+log = logging.getLogger(__name__)
+
+# Routers of other capabilities register here (ETK depot, trusted lists, registry, ...).
+EXTRA_ROUTERS: list[Callable[[FastAPI], None]] = []
+
+
+def create_app(platform: Platform, *, maintenance_interval: float | None = 15.0) -> Any:
+    """Build the app. ``maintenance_interval``: seconds between background rounds (None: no background task)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if maintenance_interval is not None:
+            task = asyncio.create_task(_maintenance_loop(platform, maintenance_interval))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="ehealth-certs",
+        version=__version__,
+        description="eHealth certificate platform: CertRA, EtkRA, ETK depot, CRL, OCSP, trusted lists.",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    metrics = Metrics()
+    app.state.metrics = metrics
+    errors.install(app)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, request.method, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - start)
+        return response
+
+    app.include_router(certra.router)
+    app.include_router(pki_routes.router)
+    for register in EXTRA_ROUTERS:
+        register(app)
+
+    @app.get("/healthz", tags=["operations"], summary="Database and signing keys usable")
+    async def healthz() -> JSONResponse:
+        checks = await run_in_threadpool(_health, platform)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "fail", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        now = platform.rt.clock.now()
+        for env in Environment:
+            latest = await run_in_threadpool(platform.status.latest_crl, env)
+            if latest is not None:
+                metrics.crl_age.labels(env.value).set((now - latest.this_update).total_seconds())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    fast = pki_routes.OcspFastPath(app, lambda: platform)
+    fast.metrics = metrics  # type: ignore[attr-defined]
+    return fast
+
+
+def _health(platform: Platform) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        with platform.rt.db.read() as s:
+            s.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"fail: {type(exc).__name__}"
+    probe = b"ehealth-certs health probe"
+    for env, er in platform.rt.environments.items():
+        for role in ("issuing", "ocsp", "etkra", "tsl"):
+            ca = getattr(er.pki, role)
+            try:
+                from ehealth_certs.pki.issuer import verify_signer
+
+                verify_signer(ca, probe)
+                checks[f"{env}/{role}"] = "ok"
+            except Exception as exc:
+                checks[f"{env}/{role}"] = f"fail: {type(exc).__name__}"
+    return checks
+
+
+async def _maintenance_loop(platform: Platform, interval: float) -> None:
+    while True:
+        try:
+            await run_in_threadpool(platform.maintenance)
+        except Exception:
+            log.exception("maintenance round failed")
+        await asyncio.sleep(interval)
