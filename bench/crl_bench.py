@@ -38,7 +38,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             entries = [
-                issuer.RevokedEntry(issuer.random_serial(), now - timedelta(seconds=i % 86_400), REASONS[i % 5])
+                issuer.RevokedEntry(
+                    issuer.random_serial(), now - timedelta(seconds=i % 86_400), REASONS[i % 5]
+                )
                 for i in range(n)
             ]
             started = time.perf_counter()

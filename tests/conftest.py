@@ -139,3 +139,109 @@ def eid_factory(citizen_ca: tuple[object, object]) -> object:
 def trust_citizen_ca(platform: object, citizen_ca: tuple[object, object]) -> None:
     ca_cert = citizen_ca[0]
     platform.trust.add("test-citizen-ca", ca_cert.public_bytes(serialization.Encoding.PEM))  # type: ignore[attr-defined]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    process: object
+
+    def cli(self, *args: str, extra_env: dict[str, str] | None = None, check: bool = True) -> object:
+        """Run ``ehcerts`` against this server's data directory (operator commands)."""
+        import subprocess
+        import sys
+
+        result = subprocess.run(
+            [sys.executable, "-m", "ehealth_certs", *args],
+            env={**self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"ehcerts {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_live_server(data_dir: Path, *, port: int, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Start ``ehcerts serve`` in a subprocess and wait until /healthz answers."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EHCERTS_")},
+        "EHCERTS_DATA_DIR": str(data_dir),
+        "EHCERTS_CA_PASSPHRASE": PASSPHRASE,
+        "EHCERTS_PORT": str(port),
+        "EHCERTS_PUBLIC_BASE_URL": url,
+        **(extra_env or {}),
+    }
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "ehealth_certs", "serve"], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return LiveServer(url, data_dir, env, proc)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)  # waiting for a process to bind its port, not for domain time
+    proc.kill()
+    raise AssertionError("server did not become healthy within 60 s")
+
+
+def stop_live_server(server: LiveServer) -> None:
+    proc = server.process
+    proc.terminate()  # type: ignore[attr-defined]
+    try:
+        proc.wait(timeout=10)  # type: ignore[attr-defined]
+    except Exception:
+        proc.kill()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def live_port() -> int:
+    """One loopback port per test worker: the live PKI's CDP/AIA URLs name it."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def live_pki_template(tmp_path_factory: pytest.TempPathFactory, live_port: int) -> Path:
+    folder = tmp_path_factory.mktemp("live-pki") / "pki"
+    store = PkiStore(folder, PASSPHRASE.encode())
+    for env in Environment:
+        store.create(env, now=START.replace(year=START.year - 1), base_url=f"http://127.0.0.1:{live_port}")
+    return folder
+
+
+@pytest.fixture
+def live_data_dir(tmp_path: Path, live_pki_template: Path) -> Path:
+    data = tmp_path / "live-data"
+    data.mkdir()
+    shutil.copytree(live_pki_template, data / "pki")
+    return data
+
+
+@pytest.fixture
+def live_server(live_data_dir: Path, live_port: int) -> Iterator[LiveServer]:
+    """A real ``ehcerts serve`` on this worker's loopback port, with a fresh SQLite database."""
+    server = start_live_server(live_data_dir, port=live_port)
+    yield server
+    stop_live_server(server)

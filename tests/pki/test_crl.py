@@ -37,17 +37,25 @@ def leaves(pki: EnvironmentPki) -> list[x509.Certificate]:
     out = []
     for _ in range(2):
         prepared = issuer.prepare_leaf(
-            ca=pki.issuing, profile=profile, subject=ceremony.ca_name(Environment.PRODUCTION, "Leaf"),
-            public_key=key, serial=issuer.random_serial(), not_before=start, not_after=end,
-            crl_url=crl_url, ocsp_url=ocsp_url, ca_issuers_url=ca_issuers_url,
+            ca=pki.issuing,
+            profile=profile,
+            subject=ceremony.ca_name(Environment.PRODUCTION, "Leaf"),
+            public_key=key,
+            serial=issuer.random_serial(),
+            not_before=start,
+            not_after=end,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
+            ca_issuers_url=ca_issuers_url,
         )
         out.append(issuer.sign_prepared(pki.issuing, prepared))
     return out
 
 
 def _sign(pki: EnvironmentPki, entries: list[RevokedEntry], number: int = 1, days: float = 7) -> bytes:
-    return issuer.sign_crl(pki.issuing, number=number, this_update=NOW,
-                           next_update=NOW + timedelta(days=days), entries=entries)
+    return issuer.sign_crl(
+        pki.issuing, number=number, this_update=NOW, next_update=NOW + timedelta(days=days), entries=entries
+    )
 
 
 def test_crl_content_and_openssl_text(pki: EnvironmentPki, tmp_path: Path) -> None:
@@ -66,20 +74,29 @@ def test_crl_content_and_openssl_text(pki: EnvironmentPki, tmp_path: Path) -> No
     by_serial = {r.serial_number: r for r in parsed}
     assert set(by_serial) == {e.serial for e in entries}
     assert by_serial[0x0123].extensions.get_extension_for_class(x509.CRLReason).value.reason is (
-        x509.ReasonFlags.key_compromise)
+        x509.ReasonFlags.key_compromise
+    )
     assert len(by_serial[2**158 + 5].extensions) == 0  # unknown reason: no reasonCode at all
     assert by_serial[0x80].revocation_date_utc == NOW
 
     path = tmp_path / "crl.der"
     path.write_bytes(data)
-    text = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(path), "-noout", "-text"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["openssl", "crl", "-inform", "DER", "-in", str(path), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "Version 2" in text and "X509v3 CRL Number: \n                42" in text
     assert "Serial Number: 0123" in text and "Key Compromise" in text and "Superseded" in text
     assert "Issuer: C = BE, O = ehealth-certs, CN = ehealth-certs Production Issuing CA 001" in text
     header = crl.read_tbs_header(der.split_signed(data)[0])
-    assert header.issuer == der.tbs_certificate_fields(
-        pki.issuing.certificate.public_bytes(serialization.Encoding.DER))["subject"]
+    assert (
+        header.issuer
+        == der.tbs_certificate_fields(pki.issuing.certificate.public_bytes(serialization.Encoding.DER))[
+            "subject"
+        ]
+    )
 
 
 def test_empty_crl_has_no_revoked_certificates_field(pki: EnvironmentPki, tmp_path: Path) -> None:
@@ -88,25 +105,41 @@ def test_empty_crl_has_no_revoked_certificates_field(pki: EnvironmentPki, tmp_pa
     assert not header.revoked_present
     path = tmp_path / "empty.der"
     path.write_bytes(data)
-    text = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(path), "-noout", "-text"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["openssl", "crl", "-inform", "DER", "-in", str(path), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "No Revoked Certificates." in text
     assert lint.blocking(lint.lint_crl(data)) == []
     assert "pkix.crl_revoked_certificates_empty" not in {f.code for f in lint.lint_crl(data)}
 
 
 def test_pkilint_br_is_clean_for_crl_and_arl(pki: EnvironmentPki) -> None:
-    entries = [RevokedEntry(n, NOW, reason) for n, reason in enumerate(sorted(crl.SUBSCRIBER_CRL_REASONS), 1)]
+    entries = [
+        RevokedEntry(n, NOW, reason)
+        for n, reason in enumerate(sorted(crl.SUBSCRIBER_CRL_REASONS, key=str), 1)
+    ]
     assert lint.blocking(lint.lint_crl(_sign(pki, entries))) == []
-    arl = issuer.sign_crl(pki.root, number=1, this_update=NOW, next_update=NOW + timedelta(days=365),
-                          entries=[RevokedEntry(9, NOW, x509.ReasonFlags.ca_compromise)])
+    arl = issuer.sign_crl(
+        pki.root,
+        number=1,
+        this_update=NOW,
+        next_update=NOW + timedelta(days=365),
+        entries=[RevokedEntry(9, NOW, x509.ReasonFlags.ca_compromise)],
+    )
     assert lint.blocking(lint.lint_crl(arl, arl=True)) == []
     with pytest.raises(DomainError) as err:  # 12 months is the ARL ceiling
-        issuer.sign_crl(pki.root, number=2, this_update=NOW, next_update=NOW + timedelta(days=366), entries=[])
+        issuer.sign_crl(
+            pki.root, number=2, this_update=NOW, next_update=NOW + timedelta(days=366), entries=[]
+        )
     assert err.value.kind is ErrorKind.LINT_FAILURE
 
 
-def test_openssl_verify_crl_check(pki: EnvironmentPki, leaves: list[x509.Certificate], tmp_path: Path) -> None:
+def test_openssl_verify_crl_check(
+    pki: EnvironmentPki, leaves: list[x509.Certificate], tmp_path: Path
+) -> None:
     revoked, good = leaves
     data = _sign(pki, [RevokedEntry(revoked.serial_number, NOW, x509.ReasonFlags.key_compromise)])
     (tmp_path / "root.pem").write_bytes(pki.root.certificate.public_bytes(PEM))
@@ -116,10 +149,23 @@ def test_openssl_verify_crl_check(pki: EnvironmentPki, leaves: list[x509.Certifi
     def verify(cert: x509.Certificate) -> subprocess.CompletedProcess[str]:
         (tmp_path / "leaf.pem").write_bytes(cert.public_bytes(PEM))
         return subprocess.run(
-            ["openssl", "verify", "-crl_check", "-attime", str(int(NOW.timestamp()) + 3600),
-             "-CAfile", str(tmp_path / "root.pem"), "-untrusted", str(tmp_path / "issuing.pem"),
-             "-CRLfile", str(tmp_path / "crl.pem"), str(tmp_path / "leaf.pem")],
-            capture_output=True, text=True, check=False,
+            [
+                "openssl",
+                "verify",
+                "-crl_check",
+                "-attime",
+                str(int(NOW.timestamp()) + 3600),
+                "-CAfile",
+                str(tmp_path / "root.pem"),
+                "-untrusted",
+                str(tmp_path / "issuing.pem"),
+                "-CRLfile",
+                str(tmp_path / "crl.pem"),
+                str(tmp_path / "leaf.pem"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     ok = verify(good)
@@ -129,8 +175,9 @@ def test_openssl_verify_crl_check(pki: EnvironmentPki, leaves: list[x509.Certifi
     assert "certificate revoked" in bad.stdout + bad.stderr
 
 
-def test_entry_serials_are_byte_for_byte_the_certificates(pki: EnvironmentPki,
-                                                        leaves: list[x509.Certificate]) -> None:
+def test_entry_serials_are_byte_for_byte_the_certificates(
+    pki: EnvironmentPki, leaves: list[x509.Certificate]
+) -> None:
     data = _sign(pki, [RevokedEntry(c.serial_number, NOW, None) for c in leaves])
     for cert in leaves:
         raw = der.tbs_certificate_fields(cert.public_bytes(serialization.Encoding.DER))["serial"]
@@ -174,8 +221,10 @@ def test_reason_codes_match_rfc_5280() -> None:
 
 def test_100k_entries_build_and_sign_under_10_seconds(pki: EnvironmentPki) -> None:
     reasons = [x509.ReasonFlags.key_compromise, x509.ReasonFlags.superseded, None]
-    entries = [RevokedEntry(issuer.random_serial(), NOW - timedelta(seconds=i), reasons[i % 3])
-               for i in range(100_000)]
+    entries = [
+        RevokedEntry(issuer.random_serial(), NOW - timedelta(seconds=i), reasons[i % 3])
+        for i in range(100_000)
+    ]
     started = time.perf_counter()
     data = _sign(pki, entries, number=3)
     elapsed = time.perf_counter() - started

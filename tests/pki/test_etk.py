@@ -24,13 +24,13 @@ from ehealth_certs.pki.etk import (
     assemble_etk,
     build_to_be_registered,
     check_to_be_registered,
-    issue_etk,
     make_challenge,
     parse_etk,
     serial_from_secret,
     solve_challenge,
     validate_etk,
 )
+from ehealth_certs.pki.issuer import issue_etk
 from ehealth_certs.pki.signing import SoftwareSigner
 from tests.pki.etee_pki import (
     NOW,
@@ -39,9 +39,9 @@ from tests.pki.etee_pki import (
     ca_old,
     encryption_ku,
     fixture_bytes,
+    mini_pki,
     pem,
     rsa_key,
-    mini_pki,
 )
 
 
@@ -329,3 +329,31 @@ def test_kgss_etk_validates_as_of_2011() -> None:
     assert validate_etk(etk, trusted_cas=[root], now=at(2011, 6, 1), allow_sha1=True) == []
     late = {v.code for v in validate_etk(etk, trusted_cas=[root], now=at(2016), allow_sha1=True)}
     assert ViolationCode.NOT_TIME_VALID in late
+
+
+def test_issue_etk_refuses_a_non_pkcs1_ra_signer() -> None:
+    pki = mini_pki()
+    tbr, auth, _ = _tbr()
+    with pytest.raises(DomainError) as err:
+        issue_etk(SoftwareSigner.generate_p256(), pki.ra.cert, tbr, auth, [pki.root])
+    assert err.value.kind is ErrorKind.CONFIGURATION
+
+
+def test_proxy_certificate_not_signed_by_the_auth_key_is_reported() -> None:
+    pki = mini_pki()
+    carol, dave = pki.people["Carol"], pki.people["Dave"]
+    forged = _variant(carol.cert, dave.key, rsa_key("enc-new").public_key())  # Carol's name, Dave's signature
+    etk = parse_etk(issue_etk(SoftwareSigner(pki.ra.key), pki.ra.cert, forged, carol.cert, [pki.root]))
+    found = [(v.code, v.target) for v in validate_etk(etk, trusted_cas=[pki.root], now=NOW)]
+    assert found == [(ViolationCode.ISSUER_SIGNATURE_INVALID, ENCRYPTION)]
+
+
+def test_encryption_dn_must_equal_the_auth_dn() -> None:
+    pki = mini_pki()
+    carol, dave = pki.people["Carol"], pki.people["Dave"]
+    tbr = build_to_be_registered(dave.cert, dave.key, rsa_key("enc-new").public_key(), SERIAL)
+    etk = parse_etk(issue_etk(SoftwareSigner(pki.ra.key), pki.ra.cert, tbr, carol.cert, [pki.root]))
+    assert etk.authentication_certificate == carol.cert  # the only leaf present
+    found = {(v.code, v.target) for v in validate_etk(etk, trusted_cas=[pki.root], now=NOW)}
+    assert (ViolationCode.DN_MISMATCH, ENCRYPTION) in found
+    assert (ViolationCode.ISSUER_SIGNATURE_INVALID, ENCRYPTION) in found  # signed by Dave, not Carol

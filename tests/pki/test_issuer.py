@@ -72,17 +72,27 @@ def pki() -> MiniPki:
     root_name = _name("Test Root CA", x509.name._ASN1Type.PrintableString)
     start, end = profiles.validity_window(long_root, NOW, datetime(9999, 1, 1, tzinfo=UTC))
     prepared = issuer.prepare_root(
-        signer=root_signer, profile=long_root, subject=root_name, serial=issuer.random_serial(),
-        not_before=start, not_after=end,
+        signer=root_signer,
+        profile=long_root,
+        subject=root_name,
+        serial=issuer.random_serial(),
+        not_before=start,
+        not_after=end,
     )
     root = CaKey(issuer.sign_root(root_signer, prepared), root_signer)
     counter = CountingSigner(SoftwareSigner.generate_rsa(2048))
     long_issuing = replace(profiles.issuing_ca_profile(Environment.ACCEPTANCE), validity_months=300)
     start, end = profiles.validity_window(long_issuing, NOW, root.certificate.not_valid_after_utc)
     prepared = issuer.prepare_ca(
-        ca=root, profile=long_issuing, subject=_name("Test Issuing CA"), public_key=counter.public_key,
-        serial=issuer.random_serial(), not_before=start, not_after=end,
-        crl_url=f"{BASE}/root.crl", ca_issuers_url=f"{BASE}/root.crt",
+        ca=root,
+        profile=long_issuing,
+        subject=_name("Test Issuing CA"),
+        public_key=counter.public_key,
+        serial=issuer.random_serial(),
+        not_before=start,
+        not_after=end,
+        crl_url=f"{BASE}/root.crl",
+        ca_issuers_url=f"{BASE}/root.crt",
     )
     issuing = CaKey(issuer.sign_prepared(root, prepared), counter)
     return MiniPki(root, issuing, counter)
@@ -93,19 +103,33 @@ def subject_key() -> PublicKey:
     return SoftwareSigner.generate_rsa(2048).public_key
 
 
-def _prepare(pki: MiniPki, key: PublicKey, *, profile: profiles.LeafProfile | None = None,
-             serial: int | None = None, not_before: datetime = NOW,
-             not_after: datetime | None = None) -> issuer.PreparedCertificate:
+def _prepare(
+    pki: MiniPki,
+    key: PublicKey,
+    *,
+    profile: profiles.LeafProfile | None = None,
+    serial: int | None = None,
+    not_before: datetime = NOW,
+    not_after: datetime | None = None,
+) -> issuer.PreparedCertificate:
     profile = profile or profiles.leaf_profile(Environment.PRODUCTION)
     if not_after is None:
-        start, end = profiles.validity_window(profile, not_before, pki.issuing.certificate.not_valid_after_utc)
+        start, end = profiles.validity_window(
+            profile, not_before, pki.issuing.certificate.not_valid_after_utc
+        )
     else:  # the caller's own window, to reach the gate
         start, end = not_before, not_after
     return issuer.prepare_leaf(
-        ca=pki.issuing, profile=profile, subject=_name("SSIN=79121430944"), public_key=key,
+        ca=pki.issuing,
+        profile=profile,
+        subject=_name("SSIN=79121430944"),
+        public_key=key,
         serial=issuer.random_serial() if serial is None else serial,
-        not_before=start, not_after=end,
-        crl_url=CRL_URL, ocsp_url=OCSP_URL, ca_issuers_url=CA_ISSUERS_URL,
+        not_before=start,
+        not_after=end,
+        crl_url=CRL_URL,
+        ocsp_url=OCSP_URL,
+        ca_issuers_url=CA_ISSUERS_URL,
     )
 
 
@@ -140,27 +164,43 @@ def test_leaf_matches_the_production_profile(pki: MiniPki, subject_key: PublicKe
     assert aki.key_identifier == issuing_ski.value.digest
     cdp = ext.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name == [x509.UniformResourceIdentifier(CRL_URL)]
-    aia = {(d.access_method, d.access_location.value) for d in ext.get_extension_for_class(
-        x509.AuthorityInformationAccess).value}
-    assert aia == {(x509.oid.AuthorityInformationAccessOID.OCSP, OCSP_URL),
-                   (x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, CA_ISSUERS_URL)}
+    aia = {
+        (d.access_method, d.access_location.value)
+        for d in ext.get_extension_for_class(x509.AuthorityInformationAccess).value
+    }
+    assert aia == {
+        (x509.oid.AuthorityInformationAccessOID.OCSP, OCSP_URL),
+        (x509.oid.AuthorityInformationAccessOID.CA_ISSUERS, CA_ISSUERS_URL),
+    }
     with pytest.raises(x509.ExtensionNotFound):
         ext.get_extension_for_class(x509.CertificatePolicies)
     assert len(ext) == 7
     # Issuer name bytes are copied from the CA's subject, PrintableString CN and all.
     fields = der.tbs_certificate_fields(cert.public_bytes(DER))
-    assert fields["issuer"] == der.tbs_certificate_fields(pki.issuing.certificate.public_bytes(DER))["subject"]
+    assert (
+        fields["issuer"] == der.tbs_certificate_fields(pki.issuing.certificate.public_bytes(DER))["subject"]
+    )
 
 
-def test_openssl_verifies_the_chain_and_pkilint_is_clean(pki: MiniPki, subject_key: PublicKey,
-                                                         tmp_path: Path) -> None:
+def test_openssl_verifies_the_chain_and_pkilint_is_clean(
+    pki: MiniPki, subject_key: PublicKey, tmp_path: Path
+) -> None:
     cert = issuer.sign_prepared(pki.issuing, _prepare(pki, subject_key))
     result = subprocess.run(
-        ["openssl", "verify", "-attime", str(int(NOW.timestamp()) + 60),
-         "-CAfile", _pem(tmp_path / "root.pem", pki.root.certificate),
-         "-untrusted", _pem(tmp_path / "issuing.pem", pki.issuing.certificate),
-         _pem(tmp_path / "leaf.pem", cert)],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-attime",
+            str(int(NOW.timestamp()) + 60),
+            "-CAfile",
+            _pem(tmp_path / "root.pem", pki.root.certificate),
+            "-untrusted",
+            _pem(tmp_path / "issuing.pem", pki.issuing.certificate),
+            _pem(tmp_path / "leaf.pem", cert),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(": OK")
@@ -180,12 +220,17 @@ def test_a_one_byte_change_breaks_the_signature(pki: MiniPki, subject_key: Publi
 
 
 def test_validity_is_exactly_36_months_inclusive(pki: MiniPki, subject_key: PublicKey) -> None:
-    cert = issuer.sign_prepared(pki.issuing, _prepare(pki, subject_key, not_before=datetime(2031, 1, 31, tzinfo=UTC)))
+    cert = issuer.sign_prepared(
+        pki.issuing, _prepare(pki, subject_key, not_before=datetime(2031, 1, 31, tzinfo=UTC))
+    )
     assert cert.not_valid_before_utc == datetime(2031, 1, 31, tzinfo=UTC)
     assert cert.not_valid_after_utc == datetime(2034, 1, 30, 23, 59, 59, tzinfo=UTC)
     accept = issuer.sign_prepared(
-        pki.issuing, _prepare(pki, subject_key, profile=profiles.leaf_profile(Environment.ACCEPTANCE)))
-    assert accept.not_valid_after_utc - accept.not_valid_before_utc + timedelta(seconds=1) == timedelta(days=365)
+        pki.issuing, _prepare(pki, subject_key, profile=profiles.leaf_profile(Environment.ACCEPTANCE))
+    )
+    assert accept.not_valid_after_utc - accept.not_valid_before_utc + timedelta(seconds=1) == timedelta(
+        days=365
+    )
 
 
 def _validity_tags(cert: x509.Certificate) -> tuple[int, int]:
@@ -196,11 +241,14 @@ def _validity_tags(cert: x509.Certificate) -> tuple[int, int]:
 
 
 def test_utctime_through_2049_generalizedtime_from_2050(pki: MiniPki, subject_key: PublicKey) -> None:
-    last_utc = issuer.sign_prepared(pki.issuing, _prepare(pki, subject_key, not_before=datetime(2047, 1, 1, tzinfo=UTC)))
+    last_utc = issuer.sign_prepared(
+        pki.issuing, _prepare(pki, subject_key, not_before=datetime(2047, 1, 1, tzinfo=UTC))
+    )
     assert last_utc.not_valid_after_utc == datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert _validity_tags(last_utc) == (der.TAG_UTC_TIME, der.TAG_UTC_TIME)
     first_gen = issuer.sign_prepared(
-        pki.issuing, _prepare(pki, subject_key, not_before=datetime(2047, 1, 1, 0, 0, 1, tzinfo=UTC)))
+        pki.issuing, _prepare(pki, subject_key, not_before=datetime(2047, 1, 1, 0, 0, 1, tzinfo=UTC))
+    )
     assert first_gen.not_valid_after_utc == datetime(2050, 1, 1, tzinfo=UTC)
     assert _validity_tags(first_gen) == (der.TAG_UTC_TIME, der.TAG_GENERALIZED_TIME)
     raw = der.tbs_certificate_fields(first_gen.public_bytes(DER))["validity"]
@@ -219,8 +267,12 @@ def test_never_beyond_the_issuer(pki: MiniPki, subject_key: PublicKey) -> None:
     # The gate refuses too when a caller computes its own window.
     calls = len(pki.issuing_counter.calls)
     with pytest.raises(DomainError) as err:
-        _prepare(pki, subject_key, not_before=issuer_end - timedelta(days=10),
-                 not_after=issuer_end + timedelta(seconds=1))
+        _prepare(
+            pki,
+            subject_key,
+            not_before=issuer_end - timedelta(days=10),
+            not_after=issuer_end + timedelta(seconds=1),
+        )
     assert err.value.kind is ErrorKind.LINT_FAILURE
     assert "ehcerts.validity_beyond_issuer" in err.value.detail
     assert len(pki.issuing_counter.calls) == calls
@@ -282,7 +334,9 @@ def test_broken_end_entity_with_key_cert_sign(pki: MiniPki, subject_key: PublicK
 def test_broken_crl_valid_11_days(pki: MiniPki) -> None:
     calls = len(pki.issuing_counter.calls)
     with pytest.raises(DomainError) as err:
-        issuer.sign_crl(pki.issuing, number=1, this_update=NOW, next_update=NOW + timedelta(days=11), entries=[])
+        issuer.sign_crl(
+            pki.issuing, number=1, this_update=NOW, next_update=NOW + timedelta(days=11), entries=[]
+        )
     _assert_stopped(pki, err, "ehcerts.crl_validity_period_too_long", calls)
 
 
@@ -290,7 +344,9 @@ def test_broken_crl_with_empty_revoked_sequence(pki: MiniPki, monkeypatch: pytes
     monkeypatch.setattr(crl_module, "encode_entries", lambda entries: der.sequence())
     calls = len(pki.issuing_counter.calls)
     with pytest.raises(DomainError) as err:
-        issuer.sign_crl(pki.issuing, number=1, this_update=NOW, next_update=NOW + timedelta(days=7), entries=[])
+        issuer.sign_crl(
+            pki.issuing, number=1, this_update=NOW, next_update=NOW + timedelta(days=7), entries=[]
+        )
     _assert_stopped(pki, err, "ehcerts.crl_revoked_certificates_empty", calls)
 
 
@@ -340,25 +396,50 @@ def test_an_ec_ca_signs_and_ec_keys_cannot_encipher(pki: MiniPki) -> None:
     ec_ca_signer = SoftwareSigner.generate_p256()
     profile = replace(profiles.issuing_ca_profile(Environment.ACCEPTANCE), validity_months=60)
     start, end = profiles.validity_window(profile, NOW, pki.root.certificate.not_valid_after_utc)
-    ec_ca = CaKey(issuer.sign_prepared(pki.root, issuer.prepare_ca(
-        ca=pki.root, profile=profile, subject=_name("EC Issuing CA"), public_key=ec_ca_signer.public_key,
-        serial=issuer.random_serial(), not_before=start, not_after=end, crl_url=f"{BASE}/root.crl",
-        ca_issuers_url=f"{BASE}/root.crt",
-    )), ec_ca_signer)
+    ec_ca = CaKey(
+        issuer.sign_prepared(
+            pki.root,
+            issuer.prepare_ca(
+                ca=pki.root,
+                profile=profile,
+                subject=_name("EC Issuing CA"),
+                public_key=ec_ca_signer.public_key,
+                serial=issuer.random_serial(),
+                not_before=start,
+                not_after=end,
+                crl_url=f"{BASE}/root.crl",
+                ca_issuers_url=f"{BASE}/root.crt",
+            ),
+        ),
+        ec_ca_signer,
+    )
     leaf_profile = profiles.leaf_profile(Environment.ACCEPTANCE)
     start, end = profiles.validity_window(leaf_profile, NOW, ec_ca.certificate.not_valid_after_utc)
 
     def leaf(key: PublicKey) -> x509.Certificate:
-        return issuer.sign_prepared(ec_ca, issuer.prepare_leaf(
-            ca=ec_ca, profile=leaf_profile, subject=_name("SSIN=79121430944"), public_key=key,
-            serial=issuer.random_serial(), not_before=start, not_after=end,
-            crl_url=CRL_URL, ocsp_url=OCSP_URL, ca_issuers_url=CA_ISSUERS_URL,
-        ))
+        return issuer.sign_prepared(
+            ec_ca,
+            issuer.prepare_leaf(
+                ca=ec_ca,
+                profile=leaf_profile,
+                subject=_name("SSIN=79121430944"),
+                public_key=key,
+                serial=issuer.random_serial(),
+                not_before=start,
+                not_after=end,
+                crl_url=CRL_URL,
+                ocsp_url=OCSP_URL,
+                ca_issuers_url=CA_ISSUERS_URL,
+            ),
+        )
 
     cert = leaf(SoftwareSigner.generate_rsa(2048).public_key)
     assert cert.signature_algorithm_oid == x509.oid.SignatureAlgorithmOID.ECDSA_WITH_SHA256
     cert.verify_directly_issued_by(ec_ca.certificate)
-    assert lint.blocking(lint.lint_certificate(cert.public_bytes(DER), ec_ca.certificate.public_bytes(DER))) == []
+    assert (
+        lint.blocking(lint.lint_certificate(cert.public_bytes(DER), ec_ca.certificate.public_bytes(DER)))
+        == []
+    )
     # keyEncipherment is meaningless for an EC key (pkilint: key_usage_value_prohibited_for_ec): refused.
     with pytest.raises(DomainError) as err:
         leaf(SoftwareSigner.generate_p256().public_key)
@@ -370,15 +451,27 @@ def test_bad_urls_are_refused(pki: MiniPki, subject_key: PublicKey) -> None:
     start, end = profiles.validity_window(profile, NOW, pki.issuing.certificate.not_valid_after_utc)
     with pytest.raises(DomainError) as err:
         issuer.prepare_leaf(
-            ca=pki.issuing, profile=profile, subject=_name("x"), public_key=subject_key,
-            serial=issuer.random_serial(), not_before=start, not_after=end,
-            crl_url="ldap://x/crl", ocsp_url=OCSP_URL, ca_issuers_url=CA_ISSUERS_URL,
+            ca=pki.issuing,
+            profile=profile,
+            subject=_name("x"),
+            public_key=subject_key,
+            serial=issuer.random_serial(),
+            not_before=start,
+            not_after=end,
+            crl_url="ldap://x/crl",
+            ocsp_url=OCSP_URL,
+            ca_issuers_url=CA_ISSUERS_URL,
         )
     assert err.value.kind is ErrorKind.CONFIGURATION
 
 
 def test_crl_and_ocsp_signing_go_through_the_counting_signer(pki: MiniPki) -> None:
     calls = len(pki.issuing_counter.calls)
-    issuer.sign_crl(pki.issuing, number=7, this_update=NOW, next_update=NOW + timedelta(days=7),
-                    entries=[RevokedEntry(12345, NOW, x509.ReasonFlags.superseded)])
+    issuer.sign_crl(
+        pki.issuing,
+        number=7,
+        this_update=NOW,
+        next_update=NOW + timedelta(days=7),
+        entries=[RevokedEntry(12345, NOW, x509.ReasonFlags.superseded)],
+    )
     assert len(pki.issuing_counter.calls) == calls + 1

@@ -493,3 +493,14 @@ def test_default_fetcher_over_http_polls_the_sha2_first(
     hits.clear()
     assert not update_truststore(now=NOW, **kw).changed  # type: ignore[arg-type]
     assert hits == ["/tl.sha2", "/tl.xml"]
+
+
+def test_concurrent_updates_are_refused(
+    tmp_path: Path, lists: dict[str, bytes], rsa_signer: SignerPair
+) -> None:
+    pub = Publisher()
+    pub.put(lists["seq7"])
+    with consume._exclusive(tmp_path), pytest.raises(DomainError) as err:
+        _update(pub, tmp_path, rsa_signer)
+    assert err.value.kind is ErrorKind.CONFLICT and pub.requests == []
+    assert _update(pub, tmp_path, rsa_signer).changed  # the lock is released afterwards

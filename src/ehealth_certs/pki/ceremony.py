@@ -86,7 +86,12 @@ def ca_name(environment: Environment, role: str) -> x509.Name:
 
 
 def _service_certificate(
-    issuing: CaKey, profile: LeafProfile, role: str, signer: Signer, start: datetime, urls: tuple[str, str, str]
+    issuing: CaKey,
+    profile: LeafProfile,
+    role: str,
+    signer: Signer,
+    start: datetime,
+    urls: tuple[str, str, str],
 ) -> CaKey:
     not_before, not_after = validity_window(profile, start, issuing.certificate.not_valid_after_utc)
     crl_url, ocsp_url, ca_issuers_url = urls
@@ -141,12 +146,22 @@ def create_environment_pki(environment: Environment, *, now: datetime, base_url:
 
     urls = leaf_urls(environment, base_url)
     ocsp = _service_certificate(
-        issuing, ocsp_responder_profile(environment), "OCSP Responder", SoftwareSigner.generate_p256(), start, urls
+        issuing,
+        ocsp_responder_profile(environment),
+        "OCSP Responder",
+        SoftwareSigner.generate_p256(),
+        start,
+        urls,
     )
     etkra = _service_certificate(
         issuing, etkra_signer_profile(environment), "EtkRA", SoftwareSigner.generate_rsa(3072), start, urls
     )
     tsl = _service_certificate(
-        issuing, tsl_signer_profile(environment), "Trusted List Signer", SoftwareSigner.generate_rsa(3072), start, urls
+        issuing,
+        tsl_signer_profile(environment),
+        "Trusted List Signer",
+        SoftwareSigner.generate_rsa(3072),
+        start,
+        urls,
     )
     return EnvironmentPki(root=root, issuing=issuing, ocsp=ocsp, etkra=etkra, tsl=tsl)

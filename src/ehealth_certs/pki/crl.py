@@ -89,7 +89,9 @@ def encode_entries(entries: Sequence[RevokedEntry]) -> bytes:
 
 def crl_extensions(*, authority_key_id: bytes, number: int) -> bytes:
     """``[0] EXPLICIT Extensions``: AKI (keyIdentifier only) and CRLNumber, both non-critical."""
-    aki = der.sequence(OID_AUTHORITY_KEY_IDENTIFIER, der.octet_string(der.sequence(der.tlv(0x80, authority_key_id))))
+    aki = der.sequence(
+        OID_AUTHORITY_KEY_IDENTIFIER, der.octet_string(der.sequence(der.tlv(0x80, authority_key_id)))
+    )
     crl_number = der.sequence(OID_CRL_NUMBER, der.octet_string(der.integer(number)))
     return der.explicit(0, der.sequence(aki, crl_number))
 

@@ -91,7 +91,9 @@ def oid(dotted: str) -> bytes:
 
 def _utc_seconds(at: datetime) -> datetime:
     if at.tzinfo is None:
-        raise DomainError(ErrorKind.BAD_REQUEST, "a naive datetime reached the DER encoder; times must be UTC")
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, "a naive datetime reached the DER encoder; times must be UTC"
+        )
     return at.astimezone(UTC).replace(microsecond=0)
 
 

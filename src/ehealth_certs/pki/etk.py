@@ -5,6 +5,7 @@ An ETK is a DER ``ContentInfo(SignedData)``: eContent = the DER of the encryptio
 (the EtkRA key, SHA-256, RSA PKCS#1 v1.5, no signed attributes), certificates = RA certificate +
 authentication certificate + CA chain. Without signed attributes the RA signs the eContent bytes
 themselves, so ``Signer.sign(encryption_cert_der)`` with SHA-256 PKCS#1 v1.5 is the whole signature.
+Signing happens in ``pki/issuer.py`` (``issue_etk``), which hands the signature to ``assemble_etk``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.pki import cms
 from ehealth_certs.pki.cms import Violation, ViolationCode
-from ehealth_certs.pki.signing import SignatureScheme, Signer
 
 SECRET_BYTES = 16
 MIN_ENCRYPTION_KEY_BITS = 2048
@@ -201,21 +201,6 @@ def assemble_etk(
         signed_attrs=None,
         certificates=[ra_cert, *other_certs],
     )
-
-
-def issue_etk(
-    ra_signer: Signer,
-    ra_cert: x509.Certificate,
-    encryption_cert: x509.Certificate,
-    auth_cert: x509.Certificate,
-    ca_chain: Sequence[x509.Certificate],
-) -> bytes:
-    """Sign an ETK with the EtkRA signer. Belongs in ``pki/issuer.py`` (house rule 1: one place signs)."""
-    if ra_signer.scheme != SignatureScheme.RSA_PKCS1_SHA256:
-        raise DomainError(ErrorKind.CONFIGURATION, "the EtkRA signer must use SHA-256 with RSA PKCS#1 v1.5")
-    content = encryption_cert.public_bytes(serialization.Encoding.DER)
-    signature = ra_signer.sign(content)
-    return assemble_etk(content, signature, ra_cert, [auth_cert, *ca_chain])
 
 
 def _signature_ok(cert: x509.Certificate, signature: bytes, data: bytes, digest: str = "sha256") -> bool:

@@ -133,7 +133,9 @@ def _issuer_facts(certificate: x509.Certificate) -> _IssuerFacts:
     cert_der = certificate.public_bytes(serialization.Encoding.DER)
     fields = der.tbs_certificate_fields(cert_der)
     try:
-        key_id: bytes | None = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        key_id: bytes | None = certificate.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value.digest
     except x509.ExtensionNotFound:
         key_id = None
     return _IssuerFacts(
@@ -259,7 +261,9 @@ def _prepare(
     try:
         candidate = builder.sign(_throwaway_key(scheme), hashes.SHA256())
     except ValueError as exc:
-        raise DomainError(ErrorKind.LINT_FAILURE, f"the certificate builder refused the candidate: {exc}") from exc
+        raise DomainError(
+            ErrorKind.LINT_FAILURE, f"the certificate builder refused the candidate: {exc}"
+        ) from exc
     candidate_der = candidate.public_bytes(serialization.Encoding.DER)
     findings = lint.blocking(
         lint.check_certificate(
@@ -363,7 +367,13 @@ def prepare_ca(
 
 
 def prepare_root(
-    *, signer: Signer, profile: CaProfile, subject: x509.Name, serial: int, not_before: datetime, not_after: datetime
+    *,
+    signer: Signer,
+    profile: CaProfile,
+    subject: x509.Name,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
 ) -> PreparedCertificate:
     """Build and lint a self-signed root certificate (issuer = subject, AKI = its own SKI) without signing it."""
     _algorithm(signer)
@@ -429,7 +439,9 @@ def sign_crl(
     facts = _issuer_facts(ca.certificate)
     algorithm = _algorithm(ca.signer)
     if facts.key_id is None:
-        raise _lint_failure("CRL", [lint.Finding("ERROR", "ehcerts.crl_authority_key_identifier_missing", "")])
+        raise _lint_failure(
+            "CRL", [lint.Finding("ERROR", "ehcerts.crl_authority_key_identifier_missing", "")]
+        )
     start, end = normalise_time(this_update), normalise_time(next_update)
     tbs = crl_builder.build_tbs_crl(
         signature_algorithm=algorithm,
@@ -526,7 +538,9 @@ def sign_ocsp_response(
     )
     signature = responder.signer.sign(response_data)
     if not _verify(responder.certificate.public_key(), signature, response_data):  # type: ignore[arg-type]
-        raise DomainError(ErrorKind.INTERNAL, "the OCSP signature does not verify under the responder certificate")
+        raise DomainError(
+            ErrorKind.INTERNAL, "the OCSP signature does not verify under the responder certificate"
+        )
     return ocsp_builder.assemble_response(
         response_data, algorithm, signature, _issuer_facts(responder.certificate).certificate_der
     )
@@ -562,3 +576,27 @@ def sign_trusted_list(
         root_element, signer_certificate=signer_certificate, scheme=signer.scheme, signing_time=signing_time
     )
     return draft.complete(signer.sign(draft.to_be_signed))
+
+
+def issue_etk(
+    ra_signer: Signer,
+    ra_cert: x509.Certificate,
+    encryption_cert: x509.Certificate,
+    auth_cert: x509.Certificate,
+    ca_chain: Sequence[x509.Certificate],
+) -> bytes:
+    """Sign an ETK (reference §5.1) with the EtkRA signer: CMS SignedData without signed attributes, so the
+    SHA-256 PKCS#1 v1.5 signature covers the encryption-certificate DER itself."""
+    from ehealth_certs.pki.etk import assemble_etk
+
+    if ra_signer.scheme != SignatureScheme.RSA_PKCS1_SHA256:
+        raise DomainError(ErrorKind.CONFIGURATION, "the EtkRA signer must use SHA-256 with RSA PKCS#1 v1.5")
+    content = encryption_cert.public_bytes(serialization.Encoding.DER)
+    return assemble_etk(content, ra_signer.sign(content), ra_cert, [auth_cert, *ca_chain])
+
+
+def verify_signer(ca: CaKey, probe: bytes) -> None:
+    """Health check: the signer can sign and its key matches the certificate (raises otherwise)."""
+    signature = ca.signer.sign(probe)
+    if not _verify(ca.certificate.public_key(), signature, probe):  # type: ignore[arg-type]
+        raise DomainError(ErrorKind.CONFIGURATION, "the signer's key does not match its certificate")

@@ -96,7 +96,9 @@ def _pkilint_validators() -> dict[str, Any]:
     from pkilint.pkix.certificate import certificate_key
     from pkilint.validation import ValidatorContainer
 
-    decoding = certificate.create_decoding_validators(name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS)
+    decoding = certificate.create_decoding_validators(
+        name.ATTRIBUTE_TYPE_MAPPINGS, extension.EXTENSION_MAPPINGS
+    )
     cert_validator = certificate.create_pkix_certificate_validator_container(
         decoding,
         [
@@ -159,7 +161,9 @@ def _pkilint_validators() -> dict[str, Any]:
             ],
             [
                 crl.create_issuer_validator_container([]),
-                crl.create_validity_validator_container([cabf_crl.create_validity_period_validator(crl_type)]),
+                crl.create_validity_validator_container(
+                    [cabf_crl.create_validity_period_validator(crl_type)]
+                ),
                 crl.create_extensions_validator_container([]),
                 cabf_crl.CabfCrlReasonCodeAllowlistValidator(crl_type),
             ],

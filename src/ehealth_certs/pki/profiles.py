@@ -224,7 +224,9 @@ def root_ca_profile(environment: Environment) -> CaProfile:
             self_signed=True,
             # RFC 5280 lets a self-signed root omit the AKI, but pkilint reports its absence as an ERROR
             # and path builders use it: the root carries AKI = its own SKI.
-            extensions=frozenset({BASIC_CONSTRAINTS, KEY_USAGE, SUBJECT_KEY_IDENTIFIER, AUTHORITY_KEY_IDENTIFIER}),
+            extensions=frozenset(
+                {BASIC_CONSTRAINTS, KEY_USAGE, SUBJECT_KEY_IDENTIFIER, AUTHORITY_KEY_IDENTIFIER}
+            ),
         )
     )
 

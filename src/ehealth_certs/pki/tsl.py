@@ -323,7 +323,7 @@ def signer_profile_problems(certificate: x509.Certificate, *, min_rsa_bits: int)
         if OID_TSL_SIGNING not in exts.get_extension_for_class(x509.ExtendedKeyUsage).value:
             problems.append("ExtendedKeyUsage lacks id-tsl-kp-tslSigning (0.4.0.2231.3.0)")
     except x509.ExtensionNotFound:
-        problems.append("ExtendedKeyUsage (id-tsl-kp-tslSigning) is missing")
+        problems.append("ExtendedKeyUsage with id-tsl-kp-tslSigning (0.4.0.2231.3.0) is missing")
     try:
         exts.get_extension_for_oid(ExtensionOID.SUBJECT_KEY_IDENTIFIER)
     except x509.ExtensionNotFound:
@@ -941,4 +941,3 @@ def pointer_signers(
             ErrorKind.UNTRUSTED_SIGNER, f"the parent list's pointer for {territory} names no certificate"
         )
     return list(found.values())
-

@@ -105,7 +105,8 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() without rollback(): loaded objects stay readable after the block; the pool
+            # resets the connection (rolls the DBAPI transaction back) when it takes it back
             session.close()
 
     def dispose(self) -> None:

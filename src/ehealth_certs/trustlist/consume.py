@@ -13,13 +13,14 @@ Point Java at ``<directory>/current/truststore.p12`` (PKCS#12, trusted-certifica
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -261,9 +262,51 @@ def update_truststore(
     service whose status grants trust). Raises ``DomainError`` and leaves the installed truststore alone on
     any failure; a list whose sequence number is not above the installed one is refused (REPLAY).
     """
-    fetcher: Fetch = fetch or (lambda u: fetch_url(u, max_bytes=max_bytes))
-    sha2_fetcher: Fetch = fetch or (lambda u: fetch_url(u, max_bytes=MAX_SHA2_BYTES))
     directory.mkdir(parents=True, exist_ok=True)
+    with _exclusive(directory):
+        return _update_locked(
+            url=url,
+            pinned_signers=pinned_signers,
+            directory=directory,
+            now=now,
+            fetcher=fetch or (lambda u: fetch_url(u, max_bytes=max_bytes)),
+            sha2_fetcher=fetch or (lambda u: fetch_url(u, max_bytes=MAX_SHA2_BYTES)),
+            truststore_password=truststore_password,
+            service_types=service_types,
+            expected_territory=expected_territory,
+            max_bytes=max_bytes,
+        )
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """One updater at a time per directory (two cron runs must not interleave their link swaps)."""
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise DomainError(
+                ErrorKind.CONFLICT, f"another truststore update is running in {directory}"
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _update_locked(
+    *,
+    url: str,
+    pinned_signers: Sequence[x509.Certificate],
+    directory: Path,
+    now: datetime,
+    fetcher: Fetch,
+    sha2_fetcher: Fetch,
+    truststore_password: bytes | None,
+    service_types: Sequence[str] | None,
+    expected_territory: str | None,
+    max_bytes: int,
+) -> UpdateResult:
     state = installed_state(directory)
 
     published_sha: str | None
