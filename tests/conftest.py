@@ -32,6 +32,25 @@ if not SHARED.exists():
 FIXTURES = SHARED / "data" / "etee-fixtures"
 
 
+_PKI_CACHE: dict[tuple[str, bytes], object] = {}
+_original_load = PkiStore.load
+
+
+def _cached_load(self: PkiStore, environment: Environment) -> object:
+    """Every test copies the same PKI template; decrypting its keys (scrypt) once per session is enough."""
+    import hashlib
+
+    files = sorted(self.env_dir(environment).glob("*.pem"))
+    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files)).hexdigest()
+    key = (digest, self.passphrase)
+    if key not in _PKI_CACHE:
+        _PKI_CACHE[key] = _original_load(self, environment)
+    return _PKI_CACHE[key]
+
+
+PkiStore.load = _cached_load  # type: ignore[method-assign]
+
+
 def _pg_available() -> bool:
     try:
         engine = create_engine(PG_ADMIN_URL)

@@ -207,7 +207,14 @@ def test_padding_does_not_check_digits() -> None:
 
 @pytest.mark.parametrize(
     ("id_type", "value"),
-    [("SITE", "12345"), ("CBE", "08093944270"), ("SITE", "1a"), ("SITE", "-12"), ("UNKNOWN", "1"), ("cbe", "1")],
+    [
+        ("SITE", "12345"),
+        ("CBE", "08093944270"),
+        ("SITE", "1a"),
+        ("SITE", "-12"),
+        ("UNKNOWN", "1"),
+        ("cbe", "1"),
+    ],
 )
 def test_padding_refusals(id_type: str, value: str) -> None:
     _bad(pad_identifier, id_type, value)

@@ -75,7 +75,10 @@ class PkiStore:
                     ErrorKind.CONFIGURATION, f"{environment} PKI incomplete: {role}.crt.pem missing"
                 ) from exc
             signer = SoftwareSigner.from_encrypted_file(folder / f"{role}.key.pem", self.passphrase)
-            if signer.public_key.public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+            spki = serialization.PublicFormat.SubjectPublicKeyInfo
+            if signer.public_key.public_bytes(serialization.Encoding.DER, spki) != cert.public_key().public_bytes(
+                serialization.Encoding.DER, spki
+            ):
                 raise DomainError(ErrorKind.CONFIGURATION, f"{environment} {role}: key does not match certificate")
             parts[role] = CaKey(certificate=cert, signer=signer)
         return EnvironmentPki(**parts)

@@ -71,7 +71,7 @@ class Runtime:
         db = Database(settings.resolved_database_url)
         db.check_durability()
         migrate(db)
-        audit = AuditLog(clock)
+        audit = AuditLog(clock, head_path=settings.data_dir / "audit-head")
         store = PkiStore(settings.pki_dir, settings.ca_key_passphrase())
         envs: dict[Environment, EnvironmentRuntime] = {}
         for env in Environment:

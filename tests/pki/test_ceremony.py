@@ -1,4 +1,4 @@
-"""The ceremony: two environments with their own root, issuing CA and service certificates, no shared trust."""
+"""The ceremony: two environments with their own root, issuing CA and services; no shared trust."""
 
 from __future__ import annotations
 

@@ -259,7 +259,7 @@ def test_never_beyond_the_issuer(pki: MiniPki, subject_key: PublicKey) -> None:
     issuer_end = pki.issuing.certificate.not_valid_after_utc
     profile = profiles.leaf_profile(Environment.PRODUCTION)
     latest_start = profiles.add_months(issuer_end + timedelta(seconds=1), -36)
-    start, end = profiles.validity_window(profile, latest_start, issuer_end)
+    _, end = profiles.validity_window(profile, latest_start, issuer_end)
     assert end == issuer_end
     with pytest.raises(DomainError) as err:
         profiles.validity_window(profile, latest_start + timedelta(seconds=1), issuer_end)

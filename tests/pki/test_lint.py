@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ehealth_certs.environment import Environment
@@ -46,9 +47,15 @@ def leaf_key() -> SoftwareSigner:
     return SoftwareSigner.generate_rsa(2048)
 
 
+def _private(ca: CaKey) -> rsa.RSAPrivateKey:
+    """Tests build deliberately bad documents outside the issuer, so they need the raw test key."""
+    assert isinstance(ca.signer, SoftwareSigner) and isinstance(ca.signer._key, rsa.RSAPrivateKey)
+    return ca.signer._key
+
+
 def _raw_leaf(ca: CaKey, leaf_key: SoftwareSigner, *, aki: bool = True, key_cert_sign: bool = False) -> bytes:
     """A certificate built straight with cryptography (outside the issuer) to feed pkilint bad input."""
-    ca_key = ca.signer._key
+    ca_key = _private(ca)
     builder = (
         x509.CertificateBuilder()
         .issuer_name(ca.certificate.subject)
@@ -65,8 +72,8 @@ def _raw_leaf(ca: CaKey, leaf_key: SoftwareSigner, *, aki: bool = True, key_cert
     )
     if aki:
         builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.signer.public_key), False
-        )  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_private(ca).public_key()), False
+        )
     return builder.sign(ca_key, hashes.SHA256()).public_bytes(DER)
 
 
@@ -131,8 +138,8 @@ def test_pkilint_br_refuses_a_30_day_crl(ca: CaKey) -> None:
         .last_update(NOW)
         .next_update(NOW + timedelta(days=30))
         .add_extension(x509.CRLNumber(1), False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.signer.public_key), False)  # type: ignore[arg-type]
-        .sign(ca.signer._key, hashes.SHA256())
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(_private(ca).public_key()), False)
+        .sign(_private(ca), hashes.SHA256())
     )
     codes = {f.code for f in lint.blocking(lint.lint_crl(crl.public_bytes(DER)))}
     assert "cabf.crl_invalid_validity_period" in codes

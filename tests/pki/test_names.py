@@ -265,7 +265,9 @@ def test_names_equal_ignores_string_types_only() -> None:
     assert ours.public_bytes() != printable.public_bytes()
     assert names_equal(ours, printable)
     assert names_equal(ours, build_subject(IAM))
-    assert not names_equal(ours, build_subject(EHealthName("CBE", "0809394427", "EHEALTH-PLATFORM", "IAMACC")))
+    assert not names_equal(
+        ours, build_subject(EHealthName("CBE", "0809394427", "EHEALTH-PLATFORM", "IAMACC"))
+    )
     assert not names_equal(ours, build_subject(EHealthName("CBE", "0809394427", "EHEALTH-PLATFORM")))
     lower = x509.Name([x509.NameAttribute(a.oid, str(a.value).lower()) for a in ours])
     assert not names_equal(ours, lower)

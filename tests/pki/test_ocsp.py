@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -21,6 +22,7 @@ from ehealth_certs.pki.signing import SoftwareSigner
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 BASE = "http://pki.ehealth-certs.be"
 PEM = serialization.Encoding.PEM
+SHA1 = hashes.SHA1()  # noqa: S303 - the CertID hash OCSP clients send by default
 DER = serialization.Encoding.DER
 
 
@@ -76,8 +78,8 @@ def _request(
     return builder.build().public_bytes(DER)
 
 
-def _respond(pki: EnvironmentPki, leaf: x509.Certificate, status: str, **kw: object) -> bytes:
-    args: dict[str, object] = {
+def _respond(pki: EnvironmentPki, leaf: x509.Certificate, status: str, **kw: Any) -> bytes:
+    args: dict[str, Any] = {
         "revoked_at": None,
         "reason": None,
         "this_update": NOW,
@@ -86,10 +88,10 @@ def _respond(pki: EnvironmentPki, leaf: x509.Certificate, status: str, **kw: obj
     args.update(kw)
     return issuer.sign_ocsp_response(
         pki.ocsp, issuer_certificate=pki.issuing.certificate, serial=leaf.serial_number, status=status, **args
-    )  # type: ignore[arg-type]
+    )
 
 
-@pytest.mark.parametrize(("algorithm", "name"), [(hashes.SHA1(), "sha1"), (hashes.SHA256(), "sha256")])
+@pytest.mark.parametrize(("algorithm", "name"), [(SHA1, "sha1"), (hashes.SHA256(), "sha256")])
 def test_parse_request(
     pki: EnvironmentPki, leaf: x509.Certificate, algorithm: hashes.HashAlgorithm, name: str
 ) -> None:
@@ -153,7 +155,7 @@ def test_malformed_requests(data: bytes) -> None:
 
 
 def test_truncated_and_unsupported_hash_requests(pki: EnvironmentPki, leaf: x509.Certificate) -> None:
-    good = _request(leaf, pki.issuing.certificate, hashes.SHA1())
+    good = _request(leaf, pki.issuing.certificate, SHA1)
     for cut in (1, 5, len(good) // 2):
         with pytest.raises(DomainError) as err:
             ocsp.parse_ocsp_request(good[:-cut])
@@ -162,7 +164,7 @@ def test_truncated_and_unsupported_hash_requests(pki: EnvironmentPki, leaf: x509
         ocsp.parse_ocsp_request(_request(leaf, pki.issuing.certificate, hashes.SHA512()))
     assert err.value.kind is ErrorKind.MALFORMED_MESSAGE
     with pytest.raises(DomainError) as err:
-        ocsp.parse_ocsp_request(_request(leaf, pki.issuing.certificate, hashes.SHA1(), nonce=b"x" * 33))
+        ocsp.parse_ocsp_request(_request(leaf, pki.issuing.certificate, SHA1, nonce=b"x" * 33))
     assert err.value.kind is ErrorKind.MALFORMED_MESSAGE
 
 
@@ -256,8 +258,8 @@ def test_response_fields(pki: EnvironmentPki, leaf: x509.Certificate) -> None:
     assert parsed.responder_name is None
     assert (
         parsed.responder_key_hash
-        == x509.SubjectKeyIdentifier.from_public_key(pki.ocsp.certificate.public_key()).digest
-    )  # type: ignore[arg-type]
+        == x509.SubjectKeyIdentifier.from_public_key(pki.ocsp.signer.public_key).digest
+    )
     assert parsed.certificates == [pki.ocsp.certificate]
     assert parsed.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == b"0123456789abcdef"
     assert parsed.serial_number == leaf.serial_number

@@ -4,18 +4,28 @@ Appending happens inside the caller's unit of work, so an event and the change i
 together, and a failing audit write fails the operation (nothing is signed after a failed intent).
 Concurrent appenders are serialised by the database: SQLite's ``BEGIN IMMEDIATE`` and, on PostgreSQL,
 a transaction-level advisory lock.
+
+The chain alone cannot reveal that its LAST entries were removed (a shorter chain is still a valid chain).
+So after every commit that appended, the newest ``seq`` and hash are written (fsynced) to a small head
+anchor file outside the database; ``verify_session`` compares the log with it. The anchor only ever moves
+forward (several processes append: server and operator CLI), under an exclusive ``flock``. It is
+tamper-evident against someone who edits the database alone; an attacker who controls the data directory
+can rewrite both, which is why the anchor should also be copied off-box with backups.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import Clock
@@ -38,9 +48,59 @@ def _entry_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_HEAD_KEY = "ehcerts_audit_head"
+_HEAD_WIDTH = 20  # fixed-width record: rewritten in place, never truncated
+
+
+def write_head(path: Path, seq: int, entry_hash: str) -> None:
+    """Move the head anchor forward to ``seq`` (never backwards) and fsync it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        current = _parse_head(os.pread(fd, 128, 0))
+        if current is None or seq > current[0]:
+            os.pwrite(fd, f"{seq:0{_HEAD_WIDTH}d} {entry_hash}\n".encode(), 0)
+            os.fsync(fd)
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def read_head(path: Path) -> tuple[int, str] | None:
+    try:
+        return _parse_head(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def _parse_head(raw: bytes) -> tuple[int, str] | None:
+    parts = raw.decode("ascii", errors="replace").split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1]
+
+
 class AuditLog:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, head_path: Path | None = None) -> None:
         self._clock = clock
+        self.head_path = head_path
+
+    def _track_head(self, session: Session, seq: int, entry_hash: str) -> None:
+        if self.head_path is None:
+            return
+        if _HEAD_KEY not in session.info:
+            event.listen(session, "after_commit", self._after_commit)
+            event.listen(session, "after_rollback", self._after_rollback)
+        session.info[_HEAD_KEY] = (seq, entry_hash)
+
+    def _after_commit(self, session: Session) -> None:
+        head = session.info.get(_HEAD_KEY)
+        if head is not None and self.head_path is not None:
+            session.info[_HEAD_KEY] = None
+            write_head(self.head_path, *head)
+
+    @staticmethod
+    def _after_rollback(session: Session) -> None:
+        session.info[_HEAD_KEY] = None
 
     def append(
         self,
@@ -72,6 +132,7 @@ class AuditLog:
         )
         session.add(event)
         session.flush()
+        self._track_head(session, seq, event.hash)
         return event
 
 
@@ -105,5 +166,21 @@ def verify_chain(events: Iterable[AuditEvent]) -> list[ChainBreak]:
     return breaks
 
 
-def verify_session(session: Session) -> list[ChainBreak]:
-    return verify_chain(session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars())
+def verify_session(session: Session, head_path: Path | None = None) -> list[ChainBreak]:
+    """Verify the chain and, with ``head_path``, that nothing after the anchored head entry was cut off."""
+    # the anchor is read before the database: it can only lag behind a snapshot taken after it
+    head = read_head(head_path) if head_path is not None else None
+    events = list(session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars())
+    breaks = verify_chain(events)
+    if head is not None:
+        seq, entry_hash = head
+        by_seq = {ev.seq: ev for ev in events}
+        anchored = by_seq.get(seq)
+        if anchored is None:
+            last = events[-1].seq if events else 0
+            breaks.append(
+                ChainBreak(seq, f"missing: the head anchor names entry {seq}, the log ends at {last} (truncated)")
+            )
+        elif anchored.hash != entry_hash:
+            breaks.append(ChainBreak(seq, "differs from the head anchor (entry replaced or chain rewritten)"))
+    return breaks

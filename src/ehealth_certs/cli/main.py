@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ehealth_certs.cli import client, server
+from ehealth_certs.cli import client, server, trustlist
 
 app = typer.Typer(
     name="ehcerts",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 server.register(app)
 client.register(app)
+trustlist.register(app)
 
 
 def main() -> None:

@@ -231,7 +231,7 @@ def audit_verify(data_dir: DataDir = None, as_json: Json = False) -> None:
 
     p = _platform(data_dir)
     with p.rt.db.read() as s:
-        breaks = verify_session(s)
+        breaks = verify_session(s, p.rt.audit.head_path)
         from sqlalchemy import func, select
 
         from ehealth_certs.storage.models import AuditEvent

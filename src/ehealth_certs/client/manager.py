@@ -166,7 +166,9 @@ class CertificateManager:
 
     @staticmethod
     def _install_chain(path: Path, password: str, key: rsa.RSAPrivateKey, chain: list[x509.Certificate]) -> None:
-        if chain[0].public_key().public_numbers() != key.public_key().public_numbers():
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        if chain[0].public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
             raise DomainError(ErrorKind.INTERNAL, "the delivered certificate is not for this keystore's key")
         store = load_keystore(path.read_bytes(), password)
         store.keys["authentication"] = KeyEntry("authentication", key, list(chain))

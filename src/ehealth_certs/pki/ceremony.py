@@ -16,10 +16,10 @@ tsl             RSA-3072     trusted-list signer: KU digitalSignature + nonRepud
 All signatures are sha256WithRSAEncryption (the CAs are RSA). Service certificates never outlive the
 issuing CA (``validity_window`` refuses).
 
-URL shapes, with ``P = f"{base_url}/pki/{environment}"`` (``environment`` is ``acceptance`` or ``production``):
+URL shapes, with ``P = f"{base_url}/pki/{environment}"`` (environment: ``acceptance`` or ``production``):
 
 * ``P/root.crt``     the root certificate (DER)          - AIA caIssuers of the issuing CA
-* ``P/root.crl``     the root's CRL of CA certificates   - CDP of the issuing CA (sign with ``sign_crl(root)``)
+* ``P/root.crl``     the root's CRL of CA certificates   - CDP of the issuing CA (``sign_crl(root, ...)``)
 * ``P/issuing.crt``  the issuing CA certificate (DER)    - AIA caIssuers of leaves and service certificates
 * ``P/crl``          the issuing CA's CRL (DER)          - CDP of leaves (``leaf_urls``)
 * ``P/ocsp``         the OCSP responder (POST, GET)      - AIA OCSP of leaves
@@ -75,7 +75,7 @@ def leaf_urls(environment: Environment, base_url: str) -> tuple[str, str, str]:
 
 
 def ca_name(environment: Environment, role: str) -> x509.Name:
-    """``CN=ehealth-certs <Environment> <role> 001, O=ehealth-certs, C=BE`` (C PrintableString, others UTF8)."""
+    """``CN=ehealth-certs <Environment> <role> 001, O=ehealth-certs, C=BE`` (C PrintableString, rest UTF8)."""
     return x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "BE"),
@@ -111,7 +111,7 @@ def _service_certificate(
 
 
 def create_environment_pki(environment: Environment, *, now: datetime, base_url: str) -> EnvironmentPki:
-    """Generate the root, issuing CA and service certificates of one environment (see the module docstring)."""
+    """Generate the root, issuing CA and service certificates of one environment (see module docstring)."""
     start = normalise_time(now)
     base = _base(environment, base_url)
 

@@ -76,10 +76,14 @@ def _check_algorithm(csr: x509.CertificateSigningRequest, public_key: object) ->
     oid = csr.signature_algorithm_oid
     if oid in _RSA_PKCS1 or oid == SignatureAlgorithmOID.RSASSA_PSS:
         if not isinstance(public_key, rsa.RSAPublicKey):
-            raise _bad(f"signature algorithm {oid.dotted_string} does not match the {type(public_key).__name__}")
+            raise _bad(
+                f"signature algorithm {oid.dotted_string} does not match the {type(public_key).__name__}"
+            )
     elif oid in _ECDSA:
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
-            raise _bad(f"signature algorithm {oid.dotted_string} does not match the {type(public_key).__name__}")
+            raise _bad(
+                f"signature algorithm {oid.dotted_string} does not match the {type(public_key).__name__}"
+            )
     else:
         name = getattr(oid, "_name", None) or oid.dotted_string
         raise _bad(f"unsupported signature algorithm {name}: use SHA-256/384/512 with RSA, RSA-PSS or ECDSA")
@@ -112,14 +116,14 @@ def parse_csr(data: bytes, *, max_bytes: int = DEFAULT_MAX_CSR_BYTES) -> ParsedC
         # Touch the lazily decoded fields now, so a malformed one fails here and not in the caller.
         subject.rfc4514_string()
         csr.signature_algorithm_oid  # noqa: B018
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise _bad("CSR is not a decodable PKCS#10 request") from None
     try:
         public_key = csr.public_key()
     except ValueError as exc:
         # e.g. an even RSA exponent or an EC point off the curve: say why, the message names no secret.
         raise _bad(f"CSR public key is invalid: {exc}") from None
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise _bad("CSR public key is of an unsupported type") from None
     if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise _bad(f"CSR key type {type(public_key).__name__}: only RSA and EC keys are accepted")
@@ -128,9 +132,8 @@ def parse_csr(data: bytes, *, max_bytes: int = DEFAULT_MAX_CSR_BYTES) -> ParsedC
         valid = csr.is_signature_valid
     except DomainError:
         raise
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise _bad("CSR signature cannot be checked") from None
     if not valid:
         raise _bad("CSR signature does not verify (proof of possession failed)")
     return ParsedCsr(der=der, subject=subject, public_key=public_key)
-

@@ -113,10 +113,11 @@ def _algorithm(signer: Signer) -> bytes:
 @cache
 def _throwaway_key(scheme: SignatureScheme) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     # Only the TBS bytes of the candidate are kept; the key type decides the AlgorithmIdentifier written
-    # inside the TBS, so it must match the real signer's. RSA-2048 keeps the candidate cheap (~1 ms).
+    # inside the TBS, so it must match the real signer's. Its signature is thrown away, so its size is
+    # irrelevant to security: RSA-1024 makes the candidate cost ~0.2 ms instead of ~1.8 ms for RSA-2048.
     if scheme is SignatureScheme.ECDSA_SHA256:
         return ec.generate_private_key(ec.SECP256R1())
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - never a real key
 
 
 @dataclass(frozen=True)
@@ -375,7 +376,7 @@ def prepare_root(
     not_before: datetime,
     not_after: datetime,
 ) -> PreparedCertificate:
-    """Build and lint a self-signed root certificate (issuer = subject, AKI = its own SKI) without signing it."""
+    """Build and lint a self-signed root (issuer = subject, AKI = its own SKI) without signing it."""
     _algorithm(signer)
     return _prepare(
         scheme=signer.scheme,

@@ -137,9 +137,7 @@ def _weak(check: str, detail: str) -> DomainError:
     return DomainError(ErrorKind.WEAK_KEY, detail, check=check)
 
 
-def _check_rsa(
-    key: rsa.RSAPublicKey, min_bits: int, max_bits: int, debian: DebianWeakKeys
-) -> None:
+def _check_rsa(key: rsa.RSAPublicKey, min_bits: int, max_bits: int, debian: DebianWeakKeys) -> None:
     numbers = key.public_numbers()
     n, e = numbers.n, numbers.e
     bits = n.bit_length()

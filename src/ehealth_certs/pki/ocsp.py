@@ -61,7 +61,7 @@ def _malformed(detail: str) -> DomainError:
 
 
 def parse_ocsp_request(data: bytes) -> OcspQuery:
-    """Parse a DER ``OCSPRequest`` holding exactly one request; ``DomainError(MALFORMED_MESSAGE)`` otherwise."""
+    """Parse a DER ``OCSPRequest`` with exactly one request; else ``DomainError(MALFORMED_MESSAGE)``."""
     if not isinstance(data, bytes) or not data:
         raise _malformed("empty body")
     if len(data) > MAX_REQUEST_BYTES:

@@ -203,7 +203,7 @@ class StatusService:
                 )
             ).all()
         entries = [
-            pki_issuer.RevokedEntry(int(serial, 16), _aware(at), REASONS.get(reason or ""))
+            pki_issuer.RevokedEntry(int(serial, 16), _aware(at or now), REASONS.get(reason or ""))
             for serial, at, reason in revoked
         ]
         next_update = now + timedelta(hours=self.rt.settings.crl_validity_hours)

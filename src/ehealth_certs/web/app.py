@@ -20,8 +20,10 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.platform import Platform
 from ehealth_certs.web import errors
 from ehealth_certs.web.api import certra
+from ehealth_certs.web.api import registry as registry_api
 from ehealth_certs.web.metrics import Metrics
 from ehealth_certs.web.pki import routes as pki_routes
+from ehealth_certs.web.pki import tsl as tsl_routes
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ def create_app(platform: Platform, *, maintenance_interval: float | None = 15.0)
 
     app.include_router(certra.router)
     app.include_router(pki_routes.router)
+    app.include_router(tsl_routes.router)
+    app.include_router(registry_api.router)
     for register in EXTRA_ROUTERS:
         register(app)
 

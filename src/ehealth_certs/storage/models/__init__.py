@@ -15,6 +15,17 @@ from ehealth_certs.storage.models.core import (
     Project,
     UsedRequestId,
 )
+from ehealth_certs.storage.models.etk import EtkRecord
+from ehealth_certs.storage.models.registry import (  # noqa: F401  (metadata)
+    MailMessage,
+    RegistryDocument,
+    RegistryEndpoint,
+    RegistryService,
+    RegistrySubscription,
+    RegistryToken,
+    RegistryVersion,
+)
+from ehealth_certs.storage.models.trustlist import TslOperatorService, TslPublication, TslStatusChange
 
 __all__ = [
     "AuditEvent",
@@ -23,11 +34,15 @@ __all__ = [
     "Certificate",
     "CertificateRequest",
     "Crl",
+    "EtkRecord",
     "Issuer",
     "Mandate",
     "OcspResponse",
     "Organisation",
     "Professional",
     "Project",
+    "TslOperatorService",
+    "TslPublication",
+    "TslStatusChange",
     "UsedRequestId",
 ]
