@@ -15,6 +15,12 @@ def test_live_server_health_and_ca_certificates(live_server) -> None:
         assert env.capitalize() in cert.subject.rfc4514_string()
         crl = httpx.get(f"{live_server.url}/pki/{env}/crl")
         assert crl.status_code == 200 and crl.headers["content-type"] == "application/pkix-crl"
-        x509.load_der_x509_crl(crl.content)
+        issuing_crl = x509.load_der_x509_crl(crl.content)
+        assert issuing_crl.issuer == cert.subject
+        root_crl = x509.load_der_x509_crl(httpx.get(f"{live_server.url}/pki/{env}/root.crl").content)
+        assert root_crl.issuer == cert.issuer and len(root_crl) == 0
+        # the CDP of the issuing CA certificate names the URL just fetched
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        assert cdp[0].full_name[0].value == f"{live_server.url}/pki/{env}/root.crl"
     metrics = httpx.get(f"{live_server.url}/metrics").text
     assert "ehcerts_crl_age_seconds" in metrics

@@ -105,15 +105,22 @@ def test_truncated_log_is_detected_by_the_head_anchor(data_dir: Path) -> None:
 
 
 def test_rewritten_last_entry_is_detected_by_the_head_anchor(data_dir: Path) -> None:
-    # an attacker who recomputes the last hash keeps the chain valid; only the anchor still knows the old one
-    import hashlib
+    # an attacker who edits the last entry AND recomputes its hash keeps the chain valid; only the anchor knows
+    from ehealth_certs.audit.log import _entry_hash
+    from ehealth_certs.storage import Database
+    from ehealth_certs.storage.models import AuditEvent
 
     n = count(data_dir)
-    forged = hashlib.sha256(b"forged").hexdigest()
-    sql(data_dir, "UPDATE audit_events SET hash = ? WHERE seq = ?", forged, n)
+    db = Database(f"sqlite:///{data_dir / 'ehcerts.db'}")
+    with db.transaction() as s:
+        ev = s.get(AuditEvent, n)
+        assert ev is not None
+        ev.actor = "operator:mallory"
+        ev.hash = _entry_hash(ev.seq, ev.at, ev.actor, ev.action, ev.object, ev.outcome, ev.details, ev.prev_hash)
+    db.dispose()
     code, out = verify()
     assert code == VERIFY_FAILED
-    assert {"seq": n, "problem": "differs from the head anchor (entry replaced or chain rewritten)"} in out
+    assert out == [{"seq": n, "problem": "differs from the head anchor (entry replaced or chain rewritten)"}]
 
 
 def test_anchor_never_moves_backwards(tmp_path: Path) -> None:

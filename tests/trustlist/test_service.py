@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,12 @@ from ehealth_certs.config import Settings
 from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.pki import tsl
+from ehealth_certs.pki.ceremony import EnvironmentPki
 from ehealth_certs.platform import Platform
 from ehealth_certs.storage.models import Issuer, TslPublication
 from ehealth_certs.trustlist.consume import VerifiedList, verify_trusted_list
 from ehealth_certs.trustlist.service import Publication
-from tests.trustlist.tl_helpers import make_cert, pyxmlsec_verify, replace_once, xmlsec1_verify
+from tests.trustlist.tl_helpers import SAFE_XMLSEC1, make_cert, pyxmlsec_verify, replace_once
 
 PROD = Environment.PRODUCTION
 ACPT = Environment.ACCEPTANCE
@@ -55,17 +57,49 @@ def _verify(platform: Platform, publication: Publication) -> VerifiedList:
     )
 
 
+def xmlsec1_platform(
+    xml: bytes, pki: EnvironmentPki, workdir: Path, *, at: datetime | None
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """xmlsec1 twice: the guide's safe command line (``--enabled-key-data x509 --trusted-pem <signer>``),
+    and the exact signer key (``--pubkey-cert-pem``, a leaf pin).
+
+    The platform's list signer is issued by the environment's issuing CA, and xmlsec1 1.2.37 (OpenSSL without
+    partial chains) does not accept a non-self-signed leaf as its own anchor: the first run also names the
+    signer's chain (root trusted, issuing CA untrusted).
+    """
+    files = {}
+    for role in ("tsl", "issuing", "root"):
+        files[role] = workdir / f"xmlsec1-{role}.pem"
+        files[role].write_bytes(getattr(pki, role).certificate.public_bytes(serialization.Encoding.PEM))
+    path = workdir / "tl-under-test.xml"
+    path.write_bytes(xml)
+    when = ["--verification-time", at.strftime("%Y-%m-%d %H:%M:%S")] if at is not None else []
+    chain = [
+        *SAFE_XMLSEC1, *when, "--trusted-pem", str(files["tsl"]), "--trusted-pem", str(files["root"]),
+        "--untrusted-pem", str(files["issuing"]), str(path),
+    ]  # fmt: skip
+    leaf = [*SAFE_XMLSEC1, *when, "--pubkey-cert-pem", str(files["tsl"]), str(path)]
+    run = [subprocess.run(c, capture_output=True, text=True, timeout=60, check=False) for c in (chain, leaf)]
+    return run[0], run[1]
+
+
+def judges_accept(xml: bytes, pki: EnvironmentPki, workdir: Path, *, at: datetime | None) -> None:
+    """The XSD set, the project's verifier, python-xmlsec and xmlsec1 (both forms) accept the exact bytes."""
+    tsl.validate_schema(etree.fromstring(xml))
+    verify_trusted_list(xml, pinned_signers=[pki.tsl.certificate], now=at or datetime.now(UTC))
+    pyxmlsec_verify(xml, pki.tsl.certificate)
+    for run in xmlsec1_platform(xml, pki, workdir, at=at):
+        assert run.returncode == 0, run.stderr
+        assert "SignedInfo References (ok/all): 2/2" in run.stderr
+
+
 def _judges_accept(platform: Platform, publication: Publication, tmp_path: Path) -> None:
-    """The three verifiers of the guide (§7) plus the XSD set accept the published bytes as they are."""
-    tsl.validate_schema(etree.fromstring(publication.xml))
-    _verify(platform, publication)
-    signer = _signer(platform, publication.environment)
-    pyxmlsec_verify(publication.xml, signer)
-    pem = tmp_path / "signer.pem"
-    pem.write_bytes(signer.public_bytes(serialization.Encoding.PEM))
-    run = xmlsec1_verify(publication.xml, pem, tmp_path, at=platform.rt.clock.now())
-    assert run.returncode == 0, run.stderr
-    assert "References (ok/all): 2/2" in run.stderr
+    pki = platform.rt.environments[publication.environment].pki
+    judges_accept(publication.xml, pki, tmp_path, at=platform.rt.clock.now())
+
+
+def clock_now(platform: Platform) -> datetime:
+    return platform.rt.clock.now()
 
 
 def _services(verified: VerifiedList) -> dict[str, tsl.ListedService]:
@@ -116,8 +150,8 @@ def test_first_list_names_the_platform_pki_and_every_judge_accepts_it(
         (b"<TSLSequenceNumber>1<", b"<TSLSequenceNumber>9<"),
         (b"Svcstatus/granted</ServiceStatus>", b"Svcstatus/withdrawn</ServiceStatus>"),
         (
-            b'<Name xml:lang="en">ehealth-certs Production issuing',
-            b'<Name xml:lang="en">ehealth-certs Production issuinG',
+            b'<Name xml:lang="en">ehealth-certs Production Issuing CA 001<',
+            b'<Name xml:lang="en">ehealth-certs Production Issuing CA 002<',
         ),
     ],
     ids=["sequence-number", "service-status", "service-name"],
@@ -134,10 +168,15 @@ def test_a_list_edited_after_signing_fails_every_judge(
 
     with pytest.raises(xmlsec.Error):
         pyxmlsec_verify(forged, _signer(platform))
-    pem = tmp_path / "signer.pem"
-    pem.write_bytes(_signer(platform).public_bytes(serialization.Encoding.PEM))
-    assert xmlsec1_verify(forged, pem, tmp_path, at=platform.rt.clock.now()).returncode != 0
-    assert xmlsec1_verify(publication.xml, pem, tmp_path, at=platform.rt.clock.now()).returncode == 0
+    pki = platform.rt.environments[PROD].pki
+    for run in xmlsec1_platform(forged, pki, tmp_path, at=platform.rt.clock.now()):
+        assert run.returncode != 0 and "failed to verify" in run.stderr
+    judges_accept(publication.xml, pki, tmp_path, at=platform.rt.clock.now())
+    # The other environment's signer and chain do not verify this list either.
+    other = platform.rt.environments[ACPT].pki
+    assert all(
+        r.returncode != 0 for r in xmlsec1_platform(publication.xml, other, tmp_path, at=clock_now(platform))
+    )
 
 
 def test_the_acceptance_signer_does_not_verify_the_production_list(platform: Platform) -> None:
@@ -271,7 +310,7 @@ def test_a_new_ca_republishes_automatically(platform: Platform, clock: FixedCloc
     assert first is not None and first.sequence_number == 1
     assert platform.trustlists.latest(ACPT) is not None
     key = ec.generate_private_key(ec.SECP256R1())
-    new_ca = make_cert(key, "ehealth-certs Production issuing 002", ca=True)
+    new_ca = make_cert(key, "ehealth-certs Production Issuing CA 002", ca=True)
     clock.advance(timedelta(minutes=10))
     # What _register_issuers does at start when the PKI on disk holds a new CA certificate.
     with platform.rt.db.transaction() as s:
@@ -289,7 +328,7 @@ def test_a_new_ca_republishes_automatically(platform: Platform, clock: FixedCloc
     platform.maintenance()
     second = platform.trustlists.latest(PROD)
     assert second is not None and second.sequence_number == 2
-    listed = _services(_verify(platform, second))["ehealth-certs Production issuing 002"]
+    listed = _services(_verify(platform, second))["ehealth-certs Production Issuing CA 002"]
     assert listed.status == GRANTED and listed.service_type == tsl.SERVICE_CA_PKC
     assert platform.trustlists.latest(ACPT).sequence_number == 1  # type: ignore[union-attr]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ehealth_certs.cli import client, server, trustlist
+from ehealth_certs.cli import client, registry, server, trustlist
 
 app = typer.Typer(
     name="ehcerts",
@@ -15,6 +15,7 @@ app = typer.Typer(
 server.register(app)
 client.register(app)
 trustlist.register(app)
+registry.register(app)
 
 
 def main() -> None:

@@ -94,3 +94,29 @@ class PlatformClient:
     def certificate_info(self, token: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._signed(self._certra("/certificate-info"), token)
         return result
+
+    # -- EtkRA (signed with the eHealth authentication key) and the ETK depot -----------------------
+    def _etkra(self, path: str) -> str:
+        return f"/api/{self.environment.value}/etkra{path}"
+
+    def etk_start(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._signed(self._etkra("/registrations"), token)
+        return result
+
+    def etk_complete(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._signed(self._etkra("/registrations/complete"), token)
+        return result
+
+    def etk_activate(self, token: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._signed(self._etkra("/activation"), token)
+        return result
+
+    def get_etk(self, id_type: str, value: str, application_id: str | None = None) -> dict[str, Any]:
+        """The depot's answer: ``{"identifier", "etk"}`` (one match) or ``{"matchingEtks": [...]}``."""
+        params = {"type": id_type, "value": value}
+        if application_id:
+            params["applicationId"] = application_id
+        result: dict[str, Any] = self._json(
+            "GET", f"/api/{self.environment.value}/etkdepot/etks", params=params
+        )
+        return result

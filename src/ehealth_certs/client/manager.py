@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ehealth_certs.client.eid import EidCard, signed_request
+from ehealth_certs.client.etk import activate_etk, made_for, new_encryption_key, register_etk
 from ehealth_certs.client.http import PlatformClient
 from ehealth_certs.clock import Clock
 from ehealth_certs.errors import DomainError, ErrorKind
@@ -72,6 +73,8 @@ class RequestOutcome:
     delivered: bool
     replaces_certificate: str | None = None
     certificate: x509.Certificate | None = None
+    etk_serial: str | None = None  # decimal: the keystore alias of the new encryption key
+    etk_status: str | None = None  # VALID_ACTIVE once registered (and activated, after a renewal)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class CertificateManager:
     poll_interval: float = 10.0
     max_wait: float = 0.0  # seconds to wait for delivery (operator approval can take days)
     key_factory: Callable[[], rsa.RSAPrivateKey] = lambda: rsa.generate_private_key(65537, AUTH_KEY_BITS)
+    encryption_key_factory: Callable[[], rsa.RSAPrivateKey] = new_encryption_key
 
     # -- helpers ------------------------------------------------------------------------------------
     @staticmethod
@@ -152,9 +156,11 @@ class CertificateManager:
         )
         chain = self._wait_for(pki)
         cert = None
+        etk: tuple[str, str] | None = None
         if chain is not None:
             self._install_chain(path, password, key, chain)
             cert = chain[0]
+            etk = self._ensure_etk(path, password)
         return RequestOutcome(
             keystore=path,
             public_key_identifier=pki,
@@ -162,6 +168,8 @@ class CertificateManager:
             delivered=chain is not None,
             replaces_certificate=answer.get("replacesCertificate"),
             certificate=cert,
+            etk_serial=etk[0] if etk else None,
+            etk_status=etk[1] if etk else None,
         )
 
     @staticmethod
@@ -221,12 +229,46 @@ class CertificateManager:
         store = load_keystore(keystore.read_bytes(), password)
         entry = store.authentication()
         if not is_placeholder(entry.certificate):
+            self._ensure_etk(keystore, password)  # a registration interrupted earlier is finished here
             return entry.certificate
         chain = self._wait_for(public_key_identifier(entry.private_key.public_key()).hex())
         if chain is None:
             return None
         self._install_chain(keystore, password, entry.private_key, chain)
+        self._ensure_etk(keystore, password)
         return chain[0]
+
+    # -- ETK (EtkRA) ----------------------------------------------------------------------------------
+    def _ensure_etk(self, path: Path, password: str) -> tuple[str, str] | None:
+        """Register (and, for a replacement, activate) the ETK of the keystore's authentication certificate.
+
+        Returns (decimal serial, status), or None when the keystore already holds a key made for this
+        certificate. The encryption key is stored under its serial; older keys stay in the keystore.
+        """
+        store = load_keystore(path.read_bytes(), password)
+        auth = store.authentication()
+        if any(made_for(e.certificate, auth.certificate) for e in store.decryption_keys().values()):
+            return None
+
+        def persist(key: rsa.RSAPrivateKey, cert: x509.Certificate) -> None:
+            current = load_keystore(path.read_bytes(), password)
+            current.add_encryption_key(key, cert)
+            save_keystore(path, current, password)
+
+        def forget(cert: x509.Certificate) -> None:
+            current = load_keystore(path.read_bytes(), password)
+            current.keys.pop(str(cert.serial_number), None)
+            save_keystore(path, current, password)
+
+        registration = register_etk(
+            self.client, auth, self.clock, persist=persist, forget=forget, key_factory=self.encryption_key_factory
+        )
+        status = "VALID_ACTIVE"
+        if registration.to_be_activated:
+            # After a renewal the new ETK waits; this keystore holds every older key, so activate at once.
+            status = activate_etk(self.client, auth, self.clock)
+        self.progress(f"ETK registered (serial {registration.serial}, {status})")
+        return registration.serial, status
 
     def revoke(self, card: EidCard, *, public_key_identifier_hex: str, reason: str) -> None:
         contract = self.client.generate_revocation_contract(

@@ -170,31 +170,33 @@ class StatusService:
         return done
 
     # -- CRL --------------------------------------------------------------------------------------
-    def latest_crl(self, environment: Environment) -> Crl | None:
-        issuer_id = self.rt.environments[environment].issuer_ids["issuing"]
+    def latest_crl(self, environment: Environment, role: str = "issuing") -> Crl | None:
+        """The newest CRL of the issuing CA (end entities) or of the root (``role="root"``: CA certificates)."""
+        issuer_id = self.rt.environments[environment].issuer_ids[role]
         with self.rt.db.read() as s:
             return s.execute(
                 select(Crl).where(Crl.issuer_id == issuer_id).order_by(Crl.number.desc()).limit(1)
             ).scalar_one_or_none()
 
-    def crl_due(self, environment: Environment) -> bool:
-        last = self.latest_crl(environment)
+    def crl_due(self, environment: Environment, role: str = "issuing") -> bool:
+        last = self.latest_crl(environment, role)
         if last is None:
             return True
         now = self.rt.clock.now()
         # republish once a day (well before the 7-day nextUpdate) and after any newer revocation
         if now - last.this_update >= timedelta(hours=24) or last.next_update - now <= timedelta(hours=24):
             return True
-        issuer_id = self.rt.environments[environment].issuer_ids["issuing"]
+        issuer_id = self.rt.environments[environment].issuer_ids[role]
         with self.rt.db.read() as s:
             newest = s.execute(
                 select(func.max(Certificate.revoked_at)).where(Certificate.issuer_id == issuer_id)
             ).scalar()
         return newest is not None and _aware(newest) >= last.this_update
 
-    def publish_crl(self, environment: Environment) -> Crl:
+    def publish_crl(self, environment: Environment, role: str = "issuing") -> Crl:
         er = self.rt.environments[environment]
-        issuer_id = er.issuer_ids["issuing"]
+        issuer_id = er.issuer_ids[role]
+        ca = er.pki.issuing if role == "issuing" else er.pki.root
         now = self.rt.clock.now()
         with self.rt.db.read() as s:
             revoked = s.execute(
@@ -211,13 +213,11 @@ class StatusService:
             last = s.execute(select(func.max(Crl.number)).where(Crl.issuer_id == issuer_id)).scalar()
             # never backwards, also after a restore: the floor is the microsecond clock
             number = max((last or 0) + 1, int(now.timestamp() * 1_000_000))
-            der = pki_issuer.sign_crl(
-                er.issuing, number=number, this_update=now, next_update=next_update, entries=entries
-            )
+            der = pki_issuer.sign_crl(ca, number=number, this_update=now, next_update=next_update, entries=entries)
             crl = Crl(issuer_id=issuer_id, number=number, this_update=now, next_update=next_update, der=der)
             s.add(crl)
             self.rt.audit.append(
-                s, actor="system", action="crl.published", obj=f"{environment}/crl/{number}", entries=len(entries)
+                s, actor="system", action="crl.published", obj=f"{environment}/{role}/crl/{number}", entries=len(entries)
             )
         return crl
 
@@ -226,8 +226,9 @@ class StatusService:
         self.load_responses()
         self.refresh_expiring()
         for env in self.rt.environments:
-            if self.crl_due(env):
-                self.publish_crl(env)
+            for role in ("issuing", "root"):
+                if self.crl_due(env, role):
+                    self.publish_crl(env, role)
 
 
 def _aware(at: datetime) -> datetime:

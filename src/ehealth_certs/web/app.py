@@ -20,6 +20,7 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.platform import Platform
 from ehealth_certs.web import errors
 from ehealth_certs.web.api import certra
+from ehealth_certs.web.api import etk as etk_api
 from ehealth_certs.web.api import registry as registry_api
 from ehealth_certs.web.metrics import Metrics
 from ehealth_certs.web.pki import routes as pki_routes
@@ -72,6 +73,7 @@ def create_app(platform: Platform, *, maintenance_interval: float | None = 15.0)
     app.include_router(pki_routes.router)
     app.include_router(tsl_routes.router)
     app.include_router(registry_api.router)
+    etk_api.register(app)  # EtkRA, ETK depot (REST + SOAP) and its ASGI fast path
     for register in EXTRA_ROUTERS:
         register(app)
 

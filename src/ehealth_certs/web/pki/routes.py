@@ -55,13 +55,22 @@ async def chain_zip(env: str, request: Request) -> Response:
     )
 
 
-@router.get("/crl", summary="The issuing CA's CRL (DER; the CDP URL)")
+@router.get("/crl", summary="The issuing CA's CRL (DER; the CDP URL of end-entity certificates)")
 async def crl(env: str, request: Request) -> Response:
+    return await _crl(env, request, "issuing")
+
+
+@router.get("/root.crl", summary="The root's CRL of CA certificates (DER; the CDP URL of the issuing CA)")
+async def root_crl(env: str, request: Request) -> Response:
+    return await _crl(env, request, "root")
+
+
+async def _crl(env: str, request: Request, role: str) -> Response:
     e = environment(env)
     status = platform(request).status
-    latest = await run_in_threadpool(status.latest_crl, e)
+    latest = await run_in_threadpool(status.latest_crl, e, role)
     if latest is None:
-        latest = await run_in_threadpool(status.publish_crl, e)
+        latest = await run_in_threadpool(status.publish_crl, e, role)
     return Response(
         latest.der,
         media_type="application/pkix-crl",
