@@ -39,8 +39,9 @@ class Platform:
         status = StatusService(rt)
         issuance = IssuanceService(rt, status)
         certra = CertRaService(rt, status, issuance, trust)
+        trustlists = TrustListService(rt)
         platform = cls(
-            rt=rt, trust=trust, status=status, issuance=issuance, certra=certra, trustlists=TrustListService(rt)
+            rt=rt, trust=trust, status=status, issuance=issuance, certra=certra, trustlists=trustlists
         )
         platform.depot = EtkDepot(rt)
         platform.etkra = EtkRaService(rt, certra, platform.depot)

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
@@ -60,7 +59,9 @@ def test_request_registers_an_etk_served_by_the_depot(platform, clock, eid_facto
     assert err.value.kind is ErrorKind.NOT_FOUND
     # status through CertificateInfo
     info = m.status(person.card)
-    assert [(i["authenticationCertificateStatus"], i["etkStatus"]) for i in info] == [("VALID_ACTIVE", "VALID_ACTIVE")]
+    assert [(i["authenticationCertificateStatus"], i["etkStatus"]) for i in info] == [
+        ("VALID_ACTIVE", "VALID_ACTIVE")
+    ]
     assert info[0]["etkSerialNumber"] == outcome.etk_serial
     # a message sealed to the depot's ETK opens with the keystore
     sender = store.authentication()
@@ -72,7 +73,9 @@ def test_request_registers_an_etk_served_by_the_depot(platform, clock, eid_facto
     assert result.report.validation is ValidationStatus.VALID and result.report.trust is TrustStatus.FULL
 
 
-def test_a_second_registration_for_the_same_certificate_is_refused(platform, clock, eid_factory, tmp_path) -> None:
+def test_a_second_registration_for_the_same_certificate_is_refused(
+    platform, clock, eid_factory, tmp_path
+) -> None:
     m, _person, outcome = _enrol(platform, clock, eid_factory, tmp_path)
     from ehealth_certs.client.etk import register_etk
 
@@ -82,7 +85,9 @@ def test_a_second_registration_for_the_same_certificate_is_refused(platform, clo
     assert err.value.kind is ErrorKind.CONFLICT
 
 
-def test_revoking_the_certificate_revokes_its_etk_at_once(platform, clock, eid_factory, tmp_path: Path) -> None:
+def test_revoking_the_certificate_revokes_its_etk_at_once(
+    platform, clock, eid_factory, tmp_path: Path
+) -> None:
     m, person, outcome = _enrol(platform, clock, eid_factory, tmp_path)
     assert _lookup(platform).etk is not None  # cached now
     m.revoke(person.card, public_key_identifier_hex=outcome.public_key_identifier, reason="keyCompromise")
@@ -102,7 +107,9 @@ def test_revocation_by_another_process_is_visible_within_a_minute(
     assert _lookup(platform).etk is not None  # cached in "the server"
     operator = Platform.start(settings, clock, create_pki=False)  # the operator CLI, another process
     try:
-        operator.certra.operator_revoke(PROD, outcome.public_key_identifier, "keyCompromise", "operator:alice")
+        operator.certra.operator_revoke(
+            PROD, outcome.public_key_identifier, "keyCompromise", "operator:alice"
+        )
     finally:
         operator.close()
     clock.advance(timedelta(seconds=29))
@@ -132,7 +139,9 @@ def test_renewal_waits_for_activation_and_then_replaces_the_old_etk(
     assert statuses == ["REVOKED", "VALID_ACTIVE"]  # the old ETK is superseded
 
 
-def test_replacement_etk_is_not_served_before_activation(platform, clock, eid_factory, tmp_path: Path) -> None:
+def test_replacement_etk_is_not_served_before_activation(
+    platform, clock, eid_factory, tmp_path: Path
+) -> None:
     from ehealth_certs.client.etk import activate_etk, register_etk
 
     m, person, first = _enrol(platform, clock, eid_factory, tmp_path)
@@ -158,7 +167,7 @@ def test_replacement_etk_is_not_served_before_activation(platform, clock, eid_fa
 
 
 def test_expired_certificate_etk_is_not_served(platform, clock, eid_factory, tmp_path: Path) -> None:
-    m, person, outcome = _enrol(platform, clock, eid_factory, tmp_path)
+    _m, _person, outcome = _enrol(platform, clock, eid_factory, tmp_path)
     assert outcome.certificate is not None
     clock.set(outcome.certificate.not_valid_after_utc)
     assert _lookup(platform).etk is not None  # the end is inclusive
@@ -176,7 +185,9 @@ def test_expired_certificate_etk_is_not_served(platform, clock, eid_factory, tmp
         assert s.query(EtkRecord).one().status == EtkState.EXPIRED
 
 
-def test_several_application_ids_give_the_matching_identifiers(platform, clock, eid_factory, tmp_path) -> None:
+def test_several_application_ids_give_the_matching_identifiers(
+    platform, clock, eid_factory, tmp_path
+) -> None:
     """Two organisation certificates (two ApplicationIDs) under one CBE: the depot lists them."""
     from ehealth_certs.ra.sources import add_mandate, import_organisations
 
@@ -192,7 +203,11 @@ def test_several_application_ids_give_the_matching_identifiers(platform, clock, 
                                   contact=CONTACT, organization=("CBE", cbe), application_id=app))  # fmt: skip
     for o in outcomes:
         if not o.delivered:
-            req = next(r for r in platform.certra.list_requests() if r["publicKeyIdentifier"] == o.public_key_identifier)
+            req = next(
+                r
+                for r in platform.certra.list_requests()
+                if r["publicKeyIdentifier"] == o.public_key_identifier
+            )
             platform.certra.approve(req["id"], "operator:alice")
             assert m.complete(o.keystore, "pw") is not None
     answer = platform.depot.lookup(PROD, normalise_identifier("CBE", "809394427"))
@@ -212,7 +227,10 @@ def test_rest_depot_answers(platform, clock, eid_factory, tmp_path: Path) -> Non
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["identifier"] == {"type": "SSIN", "value": SSIN, "applicationId": None}
-    assert str(parse_etk(base64.b64decode(body["etk"])).encryption_certificate.serial_number) == outcome.etk_serial
+    assert (
+        str(parse_etk(base64.b64decode(body["etk"])).encryption_certificate.serial_number)
+        == outcome.etk_serial
+    )
     r = client.get("/api/acceptance/etkdepot/etks", params={"type": "SSIN", "value": SSIN})
     assert r.status_code == 404 and r.json()["kind"] == "not-found"  # environments share nothing
     r = client.get("/api/production/etkdepot/etks", params={"type": "NOPE", "value": "1"})

@@ -20,7 +20,7 @@ NOW = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
 BASE = "https://certs.ehealth-certs.be/"
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
-SERVICES = ("ocsp", "etkra", "tsl")
+SERVICES = ("ocsp", "etkra")  # issued by the issuing CA; the trusted-list signer is self-signed
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_names_are_distinct_per_environment(both: dict[Environment, EnvironmentP
     names = {
         _cn(getattr(pki, role).certificate)
         for pki in both.values()
-        for role in ("root", "issuing", *SERVICES)
+        for role in ("root", "issuing", *SERVICES, "tsl")
     }
     assert len(names) == 10
     country = prod.root.certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0]
@@ -191,3 +191,16 @@ def test_service_validity_is_the_profile(both: dict[Environment, EnvironmentPki]
     assert pki.tsl.certificate.not_valid_after_utc == profiles.max_not_after(
         NOW, profiles.tsl_signer_profile(Environment.ACCEPTANCE).validity_months
     )
+
+
+def test_trusted_list_signer_is_self_signed_and_pinnable(both: dict[Environment, EnvironmentPki]) -> None:
+    """Like the Belgian scheme operator's signer: self-signed, CA:FALSE, verifiable on its own
+    (the guide's `xmlsec1 --trusted-pem <signer>` needs exactly that)."""
+    for pki in both.values():
+        cert = pki.tsl.certificate
+        assert cert.issuer == cert.subject
+        cert.verify_directly_issued_by(cert)
+        assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+        with pytest.raises(x509.ExtensionNotFound):
+            cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+        assert lint.blocking(lint.lint_certificate(cert.public_bytes(DER))) == []

@@ -24,11 +24,12 @@ from cryptography.x509 import ocsp
 
 from ehealth_certs.config import Settings
 from ehealth_certs.environment import Environment
-from ehealth_certs.platform import Platform
 from ehealth_certs.pki.eid_dev import create_citizen_ca
+from ehealth_certs.platform import Platform
 from tests.ra.helpers import CONTACT, add_doctor, http_client, keystore_dir, manager
 
 PROD = Environment.PRODUCTION
+SHA1 = hashes.SHA1  # the RFC 6960 CertID hash every client sends
 SSIN = "79121430944"
 
 
@@ -38,16 +39,15 @@ def crl_number(der: bytes) -> int:
 
 
 def ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
-    return ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build().public_bytes(
-        serialization.Encoding.DER
-    )
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, SHA1())
+    return builder.build().public_bytes(serialization.Encoding.DER)
 
 
 def unknown_serial_request(issuer: x509.Certificate, serial: int) -> bytes:
     from ehealth_certs.pki.ocsp import issuer_hashes
 
     name_hash, key_hash = issuer_hashes(issuer, "sha1")
-    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(name_hash, key_hash, serial, hashes.SHA1())
+    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(name_hash, key_hash, serial, SHA1())
     return builder.build().public_bytes(serialization.Encoding.DER)
 
 
@@ -204,6 +204,6 @@ def _padding(resp: ocsp.OCSPResponse) -> tuple:  # type: ignore[type-arg]
 
     algorithm = resp.signature_hash_algorithm
     assert algorithm is not None
-    if resp.signature_algorithm_oid._name.startswith("ecdsa"):  # noqa: SLF001
+    if resp.signature_algorithm_oid._name.startswith("ecdsa"):
         return (ec.ECDSA(algorithm),)
     return (padding.PKCS1v15(), algorithm)

@@ -40,7 +40,10 @@ def test_platform_services_are_registered_at_start_with_their_urls(platform: Pla
     depot = platform.registry.service("etkdepot")
     (v1,) = depot["versions"]
     assert v1["version"] == "1.0" and v1["status"] == "active"
-    assert v1["endpoints"]["production"] == {"soap": f"{BASE}/EtkDepot/v1", "rest": f"{BASE}/api/production/etkdepot"}
+    assert v1["endpoints"]["production"] == {
+        "soap": f"{BASE}/EtkDepot/v1",
+        "rest": f"{BASE}/api/production/etkdepot",
+    }
     assert v1["endpoints"]["acceptance"]["rest"] == f"{BASE}/api/acceptance/etkdepot"
     assert f"{BASE}/EtkDepot/v1?wsdl" in depot["documentation"]
     expect = {
@@ -56,7 +59,10 @@ def test_platform_services_are_registered_at_start_with_their_urls(platform: Pla
             assert v["endpoints"][env.value] == {binding: BASE + pattern.format(env=env.value)}, name
     # the official files, byte for byte
     paths = {d["path"] for d in v1["documents"]}
-    assert "wsdl/EtkDepot_v1.wsdl" in paths and "ehealth-etee/XSD/ehealth-etkdepot-schema-protocol-1_0.xsd" in paths
+    assert (
+        "wsdl/EtkDepot_v1.wsdl" in paths
+        and "ehealth-etee/XSD/ehealth-etkdepot-schema-protocol-1_0.xsd" in paths
+    )
     for path in paths:
         doc = platform.registry.document("etkdepot", "1.0", path)
         assert doc.content == (XSD_DIR / path).read_bytes()
@@ -84,9 +90,11 @@ def test_new_base_url_is_a_url_change_mailed_once_per_service(platform: Platform
     assert {c.service for c in changes} == {"certra", "etkra", "etkdepot", "ocsp", "crl", "trusted-list"}
     assert platform.registry.register_platform_services() == []  # the second sync finds nothing to do
     assert platform.mail.deliver().sent == 6
-    mails = [m for m in smtp.recorder.to("integrator@example.be") if "URL" not in m.message["Subject"]]
+    mails = smtp.recorder.to("integrator@example.be")
     certra = [m for m in mails if m.message["Subject"].startswith("[ehealth-certs] certra 2.0")]
     assert len(certra) == 1
+    assert certra[0].message["Subject"] == "[ehealth-certs] certra 2.0: platform configuration changed"
+    assert "https://certs.example.be/api/registry/subscriptions/unsubscribe?token=" in certra[0].body
     assert f"{BASE}/api/production/certra -> https://certs.example.be/api/production/certra" in certra[0].body
 
 
@@ -133,16 +141,29 @@ def test_documents_are_served_as_files_and_their_relative_imports_resolve(platfo
     assert client.get(base + "..%2F..%2Fservices").status_code == 404
 
 
-def test_operator_changes_and_their_state_machine(platform: Platform, clock: FixedClock, tmp_path: Path) -> None:
+def test_operator_changes_and_their_state_machine(
+    platform: Platform, clock: FixedClock, tmp_path: Path
+) -> None:
     reg = platform.registry
-    reg.add_service(name="addressbook", title="Addressbook", protocol="REST", description="Who is who",
-                    documentation=["https://docs.example.be/addressbook"], operator=OP)  # fmt: skip
+    reg.add_service(
+        name="addressbook",
+        title="Addressbook",
+        protocol="REST",
+        description="Who is who",
+        documentation=["https://docs.example.be/addressbook"],
+        operator=OP,
+    )
     with pytest.raises(DomainError) as e:
         reg.add_service(name="addressbook", title="again", protocol="REST", operator=OP)
     assert e.value.kind is ErrorKind.CONFLICT
     xsd = b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'
-    reg.add_version("addressbook", "1.0", endpoints={(Environment.PRODUCTION, "rest"): "https://ab.example.be/v1"},
-                    documents={"xsd/ab-1_0.xsd": xsd}, operator=OP)  # fmt: skip
+    reg.add_version(
+        "addressbook",
+        "1.0",
+        endpoints={(Environment.PRODUCTION, "rest"): "https://ab.example.be/v1"},
+        documents={"xsd/ab-1_0.xsd": xsd},
+        operator=OP,
+    )
     assert reg.document("addressbook", "1.0", "xsd/ab-1_0.xsd").content == xsd
     for bad in ({"../x.xsd": xsd}, {"a.exe": b"MZ"}, {"a.xsd": b"<not-closed>"}):
         with pytest.raises(DomainError) as e:
@@ -165,6 +186,14 @@ def test_operator_changes_and_their_state_machine(platform: Platform, clock: Fix
         reg.deprecate("addressbook", "9.9", operator=OP)
     assert e.value.kind is ErrorKind.NOT_FOUND
     with platform.rt.db.read() as s:
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object.like("registry/addressbook%")).order_by(AuditEvent.seq)).all()
-    assert actions == ["registry.service.added", "registry.version.added", "registry.status.changed",
-                       "registry.status.changed"]  # fmt: skip
+        actions = s.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.object.like("registry/addressbook%"))
+            .order_by(AuditEvent.seq)
+        ).all()
+    assert actions == [
+        "registry.service.added",
+        "registry.version.added",
+        "registry.status.changed",
+        "registry.status.changed",
+    ]

@@ -34,7 +34,9 @@ def test_confirmed_subscribers_get_one_mail_per_change(platform: Platform, smtp:
     subscribe(client, platform, smtp, "carol@example.be")  # never confirms
     smtp.recorder.received.clear()
 
-    platform.registry.set_url("certra", "2.0", Environment.PRODUCTION, "https://certra.example.be/v2", operator=OP)
+    platform.registry.set_url(
+        "certra", "2.0", Environment.PRODUCTION, "https://certra.example.be/v2", operator=OP
+    )
     assert platform.mail.deliver().sent == 2
     assert sorted(r.rcpt_tos[0] for r in smtp.recorder.received) == [ALICE, BOB]
     mail = smtp.recorder.to(ALICE)[0]
@@ -50,8 +52,13 @@ def test_confirmed_subscribers_get_one_mail_per_change(platform: Platform, smtp:
     assert smtp.recorder.to(BOB)[0].link("unsubscribe") != unsubscribe_link
 
     smtp.recorder.received.clear()
-    platform.registry.add_version("certra", "3.0", operator=OP, documents={},
-                                  endpoints={(Environment.ACCEPTANCE, "rest"): "https://acpt.example.be/certra/v3"})  # fmt: skip
+    platform.registry.add_version(
+        "certra",
+        "3.0",
+        operator=OP,
+        documents={},
+        endpoints={(Environment.ACCEPTANCE, "rest"): "https://acpt.example.be/certra/v3"},
+    )
     platform.registry.deprecate("certra", "2.0", operator=OP, note="move to 3.0 before June")
     assert platform.mail.deliver().sent == 4
     subjects = [r.message["Subject"] for r in smtp.recorder.to(ALICE)]
@@ -125,13 +132,17 @@ def test_confirmation_token_is_single_use_hashed_and_expires(
     assert client.get(link).status_code == 400
 
 
-def test_resubscribing_neither_floods_nor_reveals(platform: Platform, smtp: SmtpServer, clock: FixedClock) -> None:
+def test_resubscribing_neither_floods_nor_reveals(
+    platform: Platform, smtp: SmtpServer, clock: FixedClock
+) -> None:
     wire(platform, smtp)
     client = http_client(platform)
     subscribe_confirmed(client, platform, smtp, ALICE)
     subscribe(client, platform, smtp, BOB)
     smtp.recorder.received.clear()
-    answers = {client.post("/api/registry/subscriptions", json={"email": a}).text for a in (ALICE, BOB, "new@x.be")}
+    answers = {
+        client.post("/api/registry/subscriptions", json={"email": a}).text for a in (ALICE, BOB, "new@x.be")
+    }
     assert len(answers) == 1  # the same answer for confirmed, pending and unknown addresses
     platform.mail.deliver()
     assert [r.rcpt_tos for r in smtp.recorder.received] == [["new@x.be"]]
@@ -143,7 +154,12 @@ def test_resubscribing_neither_floods_nor_reveals(platform: Platform, smtp: Smtp
 
 def test_bad_addresses_are_refused(platform: Platform) -> None:
     client = http_client(platform)
-    for bad in ("not-an-address", "a@b", "alice@example.be\r\nBcc: eve@example.be", "a" * 250 + "@example.be"):
+    for bad in (
+        "not-an-address",
+        "a@b",
+        "alice@example.be\r\nBcc: eve@example.be",
+        "a" * 250 + "@example.be",
+    ):
         r = client.post("/api/registry/subscriptions", json={"email": bad})
         assert r.status_code == 400 and r.json()["kind"] == "bad-request", bad
     assert client.post("/api/registry/subscriptions", json={"mail": ALICE}).status_code == 400

@@ -77,9 +77,13 @@ def _outcome(outcome: RequestOutcome, as_json: bool) -> None:
         "delivered": outcome.delivered,
         "replacesCertificate": outcome.replaces_certificate,
         "notAfter": outcome.certificate.not_valid_after_utc.isoformat() if outcome.certificate else None,
+        "etkSerial": outcome.etk_serial,
+        "etkStatus": outcome.etk_status,
     }
     if outcome.delivered:
         human = f"certificate delivered; keystore written to {outcome.keystore}"
+        if outcome.etk_serial:
+            human += f"; ETK {outcome.etk_serial} {outcome.etk_status}"
     else:
         human = (
             f"request {outcome.public_key_identifier} waits for an operator; keystore (key only) at "

@@ -40,6 +40,9 @@ EXIT_CODES: dict[ErrorKind, int] = {
     ErrorKind.NOT_YET_DELIVERED: 6,
     ErrorKind.CONFIGURATION: 7,
     ErrorKind.UNAVAILABLE: 7,
+    # sealed messages (docs/etee.md); unseal adds 11 (invalid data) and 12 (sender not trusted)
+    ErrorKind.MALFORMED_MESSAGE: 10,
+    ErrorKind.NO_DECRYPTION_KEY: 13,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ehealth_certs.cli import client, registry, server, trustlist
+from ehealth_certs.cli import client, etee, registry, server, trustlist
 
 app = typer.Typer(
     name="ehcerts",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 server.register(app)
 client.register(app)
+etee.register(app)
 trustlist.register(app)
 registry.register(app)
 

@@ -23,7 +23,9 @@ Operator = Annotated[str | None, typer.Option("--operator", help="Operator name 
 Name = Annotated[str, typer.Argument(help="Service name, e.g. etkdepot.")]
 Version = Annotated[str, typer.Argument(help="Version, e.g. 1.0.")]
 
-registry = typer.Typer(help="The service registry: services, versions, endpoints, documents.", no_args_is_help=True)
+registry = typer.Typer(
+    help="The service registry: services, versions, endpoints, documents.", no_args_is_help=True
+)
 mail = typer.Typer(help="The mail outbox (registry notices).", no_args_is_help=True)
 
 
@@ -44,11 +46,15 @@ def _endpoints(urls: list[str], binding: str) -> dict[tuple[Environment, str], s
     for item in urls:
         env, sep, url = item.partition("=")
         if not sep:
-            raise DomainError(ErrorKind.BAD_REQUEST, f"--url {item!r}: use ENVIRONMENT=URL, e.g. production=https://...")
+            raise DomainError(
+                ErrorKind.BAD_REQUEST, f"--url {item!r}: use ENVIRONMENT=URL, e.g. production=https://..."
+            )
         try:
             out[(Environment(env), binding)] = url
         except ValueError as exc:
-            raise DomainError(ErrorKind.BAD_REQUEST, f"--url {item!r}: environment is acceptance or production") from exc
+            raise DomainError(
+                ErrorKind.BAD_REQUEST, f"--url {item!r}: environment is acceptance or production"
+            ) from exc
     return out
 
 
@@ -82,7 +88,8 @@ def list_services(data_dir: DataDir = None, as_json: Json = False) -> None:
     """List the registered services and the status of their versions."""
     rows = _platform(data_dir).registry.list_services()
     human = "\n".join(
-        f"{r['name']:16} {r['protocol']:5} " + ", ".join(f"{v['version']} ({v['status']})" for v in r["versions"])
+        f"{r['name']:16} {r['protocol']:5} "
+        + ", ".join(f"{v['version']} ({v['status']})" for v in r["versions"])
         for r in rows
     )
     emit(as_json, rows, human or "no services")
@@ -103,16 +110,22 @@ def add(
     title: Annotated[str, typer.Option(help="Human title.")],
     protocol: Annotated[str, typer.Option(help="REST, SOAP, ...")] = "REST",
     description: Annotated[str, typer.Option(help="What the service does (functional description).")] = "",
-    doc_link: Annotated[list[str] | None, typer.Option("--doc-link", help="Documentation URL (repeat).")] = None,
+    doc_link: Annotated[
+        list[str] | None, typer.Option("--doc-link", help="Documentation URL (repeat).")
+    ] = None,
     data_dir: DataDir = None,
     operator: Operator = None,
     as_json: Json = False,
 ) -> None:
     """Register a new service (its endpoints come with its first version: add-version)."""
     data = _platform(data_dir).registry.add_service(
-        name=name, title=title, protocol=protocol, description=description, documentation=doc_link or [],
+        name=name,
+        title=title,
+        protocol=protocol,
+        description=description,
+        documentation=doc_link or [],
         operator=operator_name(operator),
-    )  # fmt: skip
+    )
     emit(as_json, data, f"service {name!r} registered")
 
 
@@ -135,9 +148,14 @@ def add_version(
 ) -> None:
     """Add a version with its endpoint URLs and documents; confirmed subscribers are mailed."""
     data = _platform(data_dir).registry.add_version(
-        name, version, endpoints=_endpoints(url, binding), documents=_documents(document or [], documents_dir),
-        status=status, notes=notes, operator=operator_name(operator),
-    )  # fmt: skip
+        name,
+        version,
+        endpoints=_endpoints(url, binding),
+        documents=_documents(document or [], documents_dir),
+        status=status,
+        notes=notes,
+        operator=operator_name(operator),
+    )
     emit(as_json, data, f"{name} {version} registered")
 
 
@@ -148,7 +166,9 @@ def set_url(
     version: Version,
     environment: Annotated[Environment, typer.Option(help="acceptance or production.")],
     url: Annotated[str, typer.Option(help="The new endpoint URL.")],
-    binding: Annotated[str | None, typer.Option(help="rest, soap or http (needed if the version has several).")] = None,
+    binding: Annotated[
+        str | None, typer.Option(help="rest, soap or http (needed if the version has several).")
+    ] = None,
     data_dir: DataDir = None,
     operator: Operator = None,
     as_json: Json = False,
@@ -221,7 +241,11 @@ def list_mail(
     rows = _platform(data_dir).mail.messages(status=status)
     human = "\n".join(
         f"{r['id']:6} {r['status']:8} attempts={r['attempts']} {r['recipient']}  {r['subject']}"
-        + (f"\n       next attempt {r['nextAttemptAt']}; last error: {r['lastError']}" if r["lastError"] else "")
+        + (
+            f"\n       next attempt {r['nextAttemptAt']}; last error: {r['lastError']}"
+            if r["lastError"]
+            else ""
+        )
         for r in rows
     )
     emit(as_json, rows, human or "outbox empty")

@@ -17,7 +17,9 @@ On every non-zero code the installed truststore is left exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -78,11 +80,16 @@ def truststore_exit_code(kind: ErrorKind) -> int:
     return EXIT_LOCAL
 
 
-def _platform(data_dir: Path | None) -> Any:
+@contextlib.contextmanager
+def _platform(data_dir: Path | None) -> Iterator[Any]:
     from ehealth_certs.platform import Platform
 
     apply_data_dir(data_dir)
-    return Platform.start(Settings(), create_pki=False)
+    platform = Platform.start(Settings(), create_pki=False)
+    try:
+        yield platform
+    finally:
+        platform.close()
 
 
 def _read_certificates(path: Path) -> list[x509.Certificate]:
@@ -140,15 +147,15 @@ def publish(
     as_json: Json = False,
 ) -> None:
     """Sign and publish a new list now (sequence number + 1)."""
-    platform = _platform(data_dir)
-    envs = [environment] if environment else list(platform.rt.environments)
-    outs = [
-        _publication_out(
-            platform.trustlists.publish(e, actor=operator_name(operator)), platform.rt.settings.base_url
-        )
-        for e in envs
-    ]
-    emit(as_json, outs if environment is None else outs[0], "\n".join(_human(o) for o in outs))
+    with _platform(data_dir) as platform:
+        envs = [environment] if environment else list(platform.rt.environments)
+        outs = [
+            _publication_out(
+                platform.trustlists.publish(e, actor=operator_name(operator)), platform.rt.settings.base_url
+            )
+            for e in envs
+        ]
+        emit(as_json, outs if environment is None else outs[0], "\n".join(_human(o) for o in outs))
 
 
 @tl.command("add-service")
@@ -168,13 +175,13 @@ def add_service(
 ) -> None:
     """List an extra certificate (TLS server, timestamping authority, ...) as granted, and republish."""
     certificate = _one_certificate(cert)
-    platform = _platform(data_dir)
-    publication = platform.trustlists.add_service(
-        environment, certificate, service_type, name=name, actor=operator_name(operator)
-    )
-    out = _publication_out(publication, platform.rt.settings.base_url)
-    out["added"] = f"{certificate.subject.rfc4514_string()} sha256:{fingerprint(certificate)}"
-    emit(as_json, out, f"listed {out['added']}\n{_human(out)}")
+    with _platform(data_dir) as platform:
+        publication = platform.trustlists.add_service(
+            environment, certificate, service_type, name=name, actor=operator_name(operator)
+        )
+        out = _publication_out(publication, platform.rt.settings.base_url)
+        out["added"] = f"{certificate.subject.rfc4514_string()} sha256:{fingerprint(certificate)}"
+        emit(as_json, out, f"listed {out['added']}\n{_human(out)}")
 
 
 @tl.command("withdraw")
@@ -193,19 +200,27 @@ def withdraw(
     if (fingerprint_ is None) == (cert is None):
         raise DomainError(ErrorKind.BAD_REQUEST, "give exactly one of --fingerprint or --cert")
     fp = fingerprint(_one_certificate(cert)) if cert is not None else str(fingerprint_)
-    platform = _platform(data_dir)
-    publication = platform.trustlists.withdraw(environment, fp, actor=operator_name(operator))
-    out = _publication_out(publication, platform.rt.settings.base_url)
-    out["withdrawn"] = fp
-    emit(as_json, out, f"withdrew sha256:{fp}\n{_human(out)}")
+    with _platform(data_dir) as platform:
+        publication = platform.trustlists.withdraw(environment, fp, actor=operator_name(operator))
+        out = _publication_out(publication, platform.rt.settings.base_url)
+        out["withdrawn"] = fp
+        emit(as_json, out, f"withdrew sha256:{fp}\n{_human(out)}")
 
 
 @tl.command("signer-cert")
 @handle_errors
 def signer_cert(environment: Env, data_dir: DataDir = None) -> None:
     """Print the list signer certificate (PEM): the pin for ``ehcerts truststore update --signer-cert``."""
-    platform = _platform(data_dir)
-    certificate = platform.trustlists.signer_certificate(environment)
+    # Read from the PKI folder directly: printing a public certificate needs neither the CA passphrase
+    # nor the database.
+    apply_data_dir(data_dir)
+    path = Settings().pki_dir / environment.value / "tsl.crt.pem"
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise DomainError(
+            ErrorKind.CONFIGURATION, f"no {environment} PKI in {path.parent}: run `ehcerts init`"
+        ) from exc
     typer.echo(certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"), nl=False)
 
 
@@ -213,30 +228,30 @@ def signer_cert(environment: Env, data_dir: DataDir = None) -> None:
 @handle_errors
 def status(environment: Env, data_dir: DataDir = None, as_json: Json = False) -> None:
     """The latest published list and the services the next one would name."""
-    platform = _platform(data_dir)
-    latest = platform.trustlists.latest(environment)
-    services = platform.trustlists.services(environment)
-    out: dict[str, Any] = {
-        "latest": _publication_out(latest, platform.rt.settings.base_url) if latest else None,
-        "services": [
-            {
-                "name": s.name,
-                "type": s.service_type,
-                "status": s.status.rsplit("/", 1)[-1],
-                "since": format_time(s.status_since),
-                "sha256": fingerprint(s.certificate),
-            }
-            for s in services
-        ],
-    }
-    lines = [
-        f"latest: {latest.sequence_number} issued {format_time(latest.issue_time)}, "
-        f"next update {format_time(latest.next_update)}"
-        if latest
-        else "latest: none published"
-    ]
-    lines += [f"  {s['status']:10} {s['name']}  sha256:{s['sha256']}" for s in out["services"]]
-    emit(as_json, out, "\n".join(lines))
+    with _platform(data_dir) as platform:
+        latest = platform.trustlists.latest(environment)
+        services = platform.trustlists.services(environment)
+        out: dict[str, Any] = {
+            "latest": _publication_out(latest, platform.rt.settings.base_url) if latest else None,
+            "services": [
+                {
+                    "name": s.name,
+                    "type": s.service_type,
+                    "status": s.status.rsplit("/", 1)[-1],
+                    "since": format_time(s.status_since),
+                    "sha256": fingerprint(s.certificate),
+                }
+                for s in services
+            ],
+        }
+        lines = [
+            f"latest: {latest.sequence_number} issued {format_time(latest.issue_time)}, "
+            f"next update {format_time(latest.next_update)}"
+            if latest
+            else "latest: none published"
+        ]
+        lines += [f"  {s['status']:10} {s['name']}  sha256:{s['sha256']}" for s in out["services"]]
+        emit(as_json, out, "\n".join(lines))
 
 
 # -- relying parties --------------------------------------------------------------------------------

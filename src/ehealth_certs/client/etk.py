@@ -55,10 +55,14 @@ def register_etk(
     """Start and complete a registration; ``persist`` stores the key before completion, ``forget`` undoes it
     when the server refuses for sure."""
     key = key_factory()
-    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     started = client.etk_start(_token(auth, {"publicEncryptionKey": base64.b64encode(spki).decode()}, clock))
     secret = solve_challenge(base64.b64decode(started["challenge"]), key)
-    tbr = build_to_be_registered(auth.certificate, auth.private_key, key.public_key(), serial_from_secret(secret))
+    tbr = build_to_be_registered(
+        auth.certificate, auth.private_key, key.public_key(), serial_from_secret(secret)
+    )
     persist(key, tbr)
     der = base64.b64encode(tbr.public_bytes(serialization.Encoding.DER)).decode()
     try:
@@ -70,7 +74,9 @@ def register_etk(
     etk = parse_etk(base64.b64decode(done["etk"]))
     if etk.encryption_certificate != tbr:
         raise DomainError(ErrorKind.INTERNAL, "the server's ETK does not hold the certificate we registered")
-    return EtkRegistration(etk=etk, serial=str(tbr.serial_number), to_be_activated=bool(done["toBeActivated"]))
+    return EtkRegistration(
+        etk=etk, serial=str(tbr.serial_number), to_be_activated=bool(done["toBeActivated"])
+    )
 
 
 def activate_etk(client: PlatformClient, auth: KeyEntry, clock: Clock) -> str:

@@ -69,12 +69,16 @@ def normalise_identifier(id_type: str, value: str, application_id: str | None = 
     padded = pad_identifier(name, value.strip())
     app = application_id.strip() if isinstance(application_id, str) and application_id.strip() else None
     if app is not None and (len(app) > _MAX_APPLICATION_ID or not app.isprintable()):
-        raise DomainError(ErrorKind.BAD_IDENTIFIER, "the ApplicationID is longer than 30 characters or not printable")
+        raise DomainError(
+            ErrorKind.BAD_IDENTIFIER, "the ApplicationID is longer than 30 characters or not printable"
+        )
     return DepotIdentifier(name, padded, app)
 
 
 class EtkDepot:
-    def __init__(self, rt: Runtime, *, ttl: timedelta = DEFAULT_TTL, max_entries: int = MAX_CACHE_ENTRIES) -> None:
+    def __init__(
+        self, rt: Runtime, *, ttl: timedelta = DEFAULT_TTL, max_entries: int = MAX_CACHE_ENTRIES
+    ) -> None:
         self.rt = rt
         self.ttl = ttl
         self.max_entries = max_entries
@@ -153,7 +157,9 @@ class EtkDepot:
                 )
             ).all()  # fmt: skip
         return [
-            _Entry(DepotIdentifier(t, v, a), der, utc(not_after)) for t, v, a, der, not_after in rows if der is not None
+            _Entry(DepotIdentifier(t, v, a), der, utc(not_after))
+            for t, v, a, der, not_after in rows
+            if der is not None
         ]
 
     @staticmethod

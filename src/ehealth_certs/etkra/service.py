@@ -25,11 +25,12 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.etkra.depot import EtkDepot
 from ehealth_certs.etkra.states import FINAL_STATES, EtkState, transition
-from ehealth_certs.etkra.verify import AuthSignedRequest, b64, unb64, verify_auth_request
+from ehealth_certs.etkra.verify import AuthSignedRequest, b64, record_request_id, unb64, verify_auth_request
 from ehealth_certs.pki import etk as pki_etk
 from ehealth_certs.pki.issuer import issue_etk
 from ehealth_certs.pki.keys import check_public_key
 from ehealth_certs.ra.service import CertRaService
+from ehealth_certs.ra.states import CertState
 from ehealth_certs.runtime import Runtime
 from ehealth_certs.storage.models import Certificate, CertificateRequest, EtkRecord
 
@@ -50,19 +51,26 @@ class EtkRaService:
 
     # -- authentication ---------------------------------------------------------------------------
     def _verify(self, s: Session, environment: Environment, token: str, operation: str) -> AuthSignedRequest:
+        """Verify in a read session, then record the request id in ``s`` (the use case's unit of work).
+
+        Call it before ``s`` has touched the database: a refusal is audited in a transaction of its own,
+        which must not wait behind ``s`` (SQLite takes the write lock at the first statement).
+        """
         er = self.rt.environments[environment]
+        now = self.rt.clock.now()
+        max_age = timedelta(seconds=self.rt.settings.request_signature_max_age_seconds)
         try:
-            return verify_auth_request(
-                s,
-                token,
-                issuing_ca=er.issuing.certificate,
-                issuer_id=er.issuer_ids["issuing"],
-                environment=environment.value,
-                now=self.rt.clock.now(),
-                max_age=timedelta(seconds=self.rt.settings.request_signature_max_age_seconds),
-            )
+            with self.rt.db.read() as r:
+                signed = verify_auth_request(
+                    r,
+                    token,
+                    issuing_ca=er.issuing.certificate,
+                    issuer_id=er.issuer_ids["issuing"],
+                    environment=environment.value,
+                    now=now,
+                    max_age=max_age,
+                )
         except DomainError as exc:
-            # The refusal is audited in a transaction of its own: ``s`` is rolled back with the error.
             with self.rt.db.transaction() as audit_session:
                 self.rt.audit.append(
                     audit_session,
@@ -74,6 +82,8 @@ class EtkRaService:
                     detail=exc.detail,
                 )
             raise
+        record_request_id(s, signed.request_id, now=now, max_age=max_age)
+        return signed
 
     @staticmethod
     def _actor(cert: x509.Certificate) -> str:
@@ -101,18 +111,27 @@ class EtkRaService:
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
             if canonical == auth_spki:
-                raise DomainError(ErrorKind.BAD_REQUEST, "the encryption key must differ from the authentication key")
+                raise DomainError(
+                    ErrorKind.BAD_REQUEST, "the encryption key must differ from the authentication key"
+                )
             if s.execute(select(EtkRecord.id).where(EtkRecord.public_key_der == canonical)).first():
-                raise DomainError(ErrorKind.CONFLICT, "this encryption key was already registered; generate a new one")
-            cert = s.get(Certificate, signed.certificate_id)
-            req = s.get(CertificateRequest, cert.request_id) if cert is not None and cert.request_id else None
-            if cert is None or req is None:
-                raise DomainError(ErrorKind.UNTRUSTED_SIGNER, "the signer's certificate has no request on record")
+                raise DomainError(
+                    ErrorKind.CONFLICT, "this encryption key was already registered; generate a new one"
+                )
+            cert = self._issued(s, signed.certificate_id)
+            req = s.get(CertificateRequest, cert.request_id) if cert.request_id else None
+            if req is None:
+                raise DomainError(
+                    ErrorKind.UNTRUSTED_SIGNER, "the signer's certificate has no request on record"
+                )
             rows = self._rows_of(s, cert.id, lock=True)
             for row in rows:
-                if row.status in (EtkState.WAIT_FOR_ACTIVATION, EtkState.VALID_ACTIVE) and now <= utc(row.not_after):
+                if row.status in (EtkState.WAIT_FOR_ACTIVATION, EtkState.VALID_ACTIVE) and now <= utc(
+                    row.not_after
+                ):
                     raise DomainError(
-                        ErrorKind.CONFLICT, f"this certificate already has an ETK ({row.status}); revoke or renew it"
+                        ErrorKind.CONFLICT,
+                        f"this certificate already has an ETK ({row.status}); revoke or renew it",
                     )
             for row in rows:
                 if row.status == EtkState.IN_REQUEST:  # a new challenge replaces an unanswered one
@@ -149,11 +168,18 @@ class EtkRaService:
             try:
                 tbr = x509.load_der_x509_certificate(der)
             except ValueError as exc:
-                raise DomainError(ErrorKind.BAD_REQUEST, "toBeRegistered is not a DER X.509 certificate") from exc
-            pending = [r for r in self._rows_of(s, signed.certificate_id, lock=True) if r.status == EtkState.IN_REQUEST]
+                raise DomainError(
+                    ErrorKind.BAD_REQUEST, "toBeRegistered is not a DER X.509 certificate"
+                ) from exc
+            pending = [
+                r
+                for r in self._rows_of(s, signed.certificate_id, lock=True)
+                if r.status == EtkState.IN_REQUEST
+            ]
             if not pending:
                 raise DomainError(
-                    ErrorKind.CHALLENGE_INVALID, "no ETK registration is in progress for this certificate; start one"
+                    ErrorKind.CHALLENGE_INVALID,
+                    "no ETK registration is in progress for this certificate; start one",
                 )
             row = pending[-1]
             if now > utc(row.challenge_expires_at):
@@ -162,15 +188,21 @@ class EtkRaService:
                     f"the challenge expired at {utc(row.challenge_expires_at).isoformat()}; start a new registration",
                 )
             serial = tbr.serial_number
-            secret = serial.to_bytes(pki_etk.SECRET_BYTES, "big") if 0 < serial < 2 ** (8 * pki_etk.SECRET_BYTES) else b""
+            secret = (
+                serial.to_bytes(pki_etk.SECRET_BYTES, "big")
+                if 0 < serial < 2 ** (8 * pki_etk.SECRET_BYTES)
+                else b""
+            )
             if not hmac.compare_digest(hashlib.sha256(secret).hexdigest(), row.challenge_sha256):
-                raise DomainError(ErrorKind.CHALLENGE_INVALID, "ToBeRegistered: serial is not the challenge secret")
+                raise DomainError(
+                    ErrorKind.CHALLENGE_INVALID, "ToBeRegistered: serial is not the challenge secret"
+                )
             enc_key = serialization.load_der_public_key(row.public_key_der)
             assert isinstance(enc_key, rsa.RSAPublicKey)  # checked at the start
             pki_etk.check_to_be_registered(tbr, signed.certificate, serial, enc_key)
 
-            cert = s.get(Certificate, signed.certificate_id)
-            req = s.get(CertificateRequest, cert.request_id) if cert is not None and cert.request_id else None
+            cert = self._issued(s, signed.certificate_id)
+            req = s.get(CertificateRequest, cert.request_id) if cert.request_id else None
             to_be_activated = False
             if req is not None and req.replaces_certificate_id is not None:
                 to_be_activated = any(
@@ -199,12 +231,15 @@ class EtkRaService:
         now = self.rt.clock.now()
         with self.rt.db.transaction() as s:
             signed = self._verify(s, environment, token, "activate")
+            self._issued(s, signed.certificate_id)
             waiting = [
                 r for r in self._rows_of(s, signed.certificate_id, lock=True)
                 if r.status == EtkState.WAIT_FOR_ACTIVATION
             ]  # fmt: skip
             if not waiting:
-                raise DomainError(ErrorKind.INVALID_TRANSITION, "no ETK of this certificate waits for activation")
+                raise DomainError(
+                    ErrorKind.INVALID_TRANSITION, "no ETK of this certificate waits for activation"
+                )
             row = waiting[-1]
             row.status = transition(row.status, EtkState.VALID_ACTIVE)
             row.activated_at = now
@@ -234,9 +269,15 @@ class EtkRaService:
         """Maintenance: ETKs of expired certificates become EXPIRED, lapsed challenges too."""
         now = self.rt.clock.now()
         with self.rt.db.transaction() as s:
-            rows = s.execute(
-                select(EtkRecord).where(EtkRecord.status.in_([st.value for st in _OPEN])).with_for_update()
-            ).scalars().all()
+            rows = (
+                s.execute(
+                    select(EtkRecord)
+                    .where(EtkRecord.status.in_([st.value for st in _OPEN]))
+                    .with_for_update()
+                )
+                .scalars()
+                .all()
+            )
             ended = 0
             for row in rows:
                 if now > utc(row.not_after):
@@ -259,18 +300,35 @@ class EtkRaService:
 
     def _supersede_others(self, s: Session, row: EtkRecord) -> None:
         """Only one ETK per identifier (and ApplicationID) is served: the newly active one."""
-        others = s.execute(
-            select(EtkRecord).where(
-                EtkRecord.environment == row.environment,
-                EtkRecord.id_type == row.id_type,
-                EtkRecord.id_value == row.id_value,
-                EtkRecord.status == EtkState.VALID_ACTIVE,
-                EtkRecord.id != row.id,
-            ).with_for_update()
-        ).scalars().all()
+        others = (
+            s.execute(
+                select(EtkRecord)
+                .where(
+                    EtkRecord.environment == row.environment,
+                    EtkRecord.id_type == row.id_type,
+                    EtkRecord.id_value == row.id_value,
+                    EtkRecord.status == EtkState.VALID_ACTIVE,
+                    EtkRecord.id != row.id,
+                )
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
         for other in others:
             if other.application_id == row.application_id:
                 self._end(s, other, EtkState.REVOKED, "superseded")
+
+    @staticmethod
+    def _issued(s: Session, certificate_id: int) -> Certificate:
+        """The signer's certificate, re-read (and locked) in the use case's transaction: a revocation that
+        committed after the verification is seen here."""
+        cert = s.execute(
+            select(Certificate).where(Certificate.id == certificate_id).with_for_update()
+        ).scalar_one()
+        if cert.status != CertState.ISSUED:
+            raise DomainError(ErrorKind.FORBIDDEN, "the eHealth authentication certificate is revoked")
+        return cert
 
     @staticmethod
     def _rows_of(s: Session, certificate_id: int, *, lock: bool = False) -> list[EtkRecord]:

@@ -53,7 +53,9 @@ def _untrusted(detail: str) -> DomainError:
 def _parse_payload(payload: bytes) -> tuple[str, datetime, dict[str, Any]]:
     document = loads_strict_json(payload, "signed request")
     if not isinstance(document, dict) or set(document) != _PAYLOAD_NAMES:
-        raise DomainError(ErrorKind.BAD_REQUEST, "a signed request is an object with exactly id, issueInstant and body")
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, "a signed request is an object with exactly id, issueInstant and body"
+        )
     request_id, instant, body = document["id"], document["issueInstant"], document["body"]
     if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise DomainError(ErrorKind.BAD_REQUEST, "the signed request id must be '_' + 8 to 64 [A-Za-z0-9-]")
@@ -78,11 +80,11 @@ def verify_auth_request(
     now: datetime,
     max_age: timedelta,
 ) -> AuthSignedRequest:
-    """Verify ``token`` and record its request id in ``s`` (a replayed id is refused).
+    """Verify ``token``; ``s`` is only read (record the request id with ``record_request_id``).
 
     Errors: BAD_SIGNATURE (the JWS itself), UNTRUSTED_SIGNER (not our issuing CA, or unknown to our
     database), FORBIDDEN (the certificate is revoked), EXPIRED (outside its validity), BAD_REQUEST
-    (payload shape, issueInstant too far from ``now``), REPLAY.
+    (payload shape, issueInstant too far from ``now``).
     """
     parts = verify_jws(token)
     leaf = parts.chain[0]
@@ -120,6 +122,11 @@ def verify_auth_request(
             ErrorKind.BAD_REQUEST,
             f"issueInstant {issue_instant:%Y-%m-%dT%H:%M:%SZ} is more than {max_age} from server time",
         )
+    return AuthSignedRequest(leaf, row.id, request_id, issue_instant, body)
+
+
+def record_request_id(s: Session, request_id: str, *, now: datetime, max_age: timedelta) -> None:
+    """Remember a verified request id in the caller's unit of work; a second use is REPLAY."""
     s.execute(delete(UsedRequestId).where(UsedRequestId.expires_at < now))
     scoped_id = f"etkra:{request_id}"
     if s.get(UsedRequestId, scoped_id) is not None:
@@ -129,7 +136,6 @@ def verify_auth_request(
         s.flush()
     except IntegrityError as exc:
         raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one") from exc
-    return AuthSignedRequest(leaf, row.id, request_id, issue_instant, body)
 
 
 def auth_signed_request(
@@ -152,7 +158,9 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def unb64(value: Any, field: str, *, kind: ErrorKind = ErrorKind.BAD_REQUEST, limit: int = 16 * 1024) -> bytes:
+def unb64(
+    value: Any, field: str, *, kind: ErrorKind = ErrorKind.BAD_REQUEST, limit: int = 16 * 1024
+) -> bytes:
     """Strict base64 of a body field (bounded, so a huge field is refused before decoding)."""
     if not isinstance(value, str) or not value or len(value) > limit:
         raise DomainError(kind, f"field {field!r} is missing, not a string or too long")

@@ -61,7 +61,12 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"attempted": self.attempted, "sent": self.sent, "deferred": self.deferred, "failed": self.failed}
+        return {
+            "attempted": self.attempted,
+            "sent": self.sent,
+            "deferred": self.deferred,
+            "failed": self.failed,
+        }
 
 
 class Outbox:
@@ -73,8 +78,16 @@ class Outbox:
         self._msgid_domain = self._mail_from.rpartition("@")[2] or "localhost"
 
     # writing -----------------------------------------------------------------------------------
-    def enqueue(self, session: Session, *, to: str, subject: str, body: str, topic: str,
-                headers: dict[str, str] | None = None) -> MailMessage:  # fmt: skip
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        topic: str,
+        headers: dict[str, str] | None = None,
+    ) -> MailMessage:
         """Add a mail to the caller's unit of work (no commit here: it commits with the change)."""
         for name, value in [("recipient", to), ("subject", subject), *(headers or {}).items()]:
             if "\r" in value or "\n" in value:
@@ -123,8 +136,13 @@ class Outbox:
                 if row.id not in done:
                     self._record_failure(row.id, MailDeliveryError(str(exc), connection_lost=True), report)
         if report.errors:
-            log.warning("mail delivery: %s sent, %s deferred, %s failed; first error: %s",
-                        report.sent, report.deferred, report.failed, report.errors[0])  # fmt: skip
+            log.warning(
+                "mail delivery: %s sent, %s deferred, %s failed; first error: %s",
+                report.sent,
+                report.deferred,
+                report.failed,
+                report.errors[0],
+            )
         return report
 
     def _claim(self, limit: int) -> list[MailMessage]:
@@ -142,7 +160,11 @@ class Outbox:
                 # The WHERE is re-checked under the row lock: of two concurrent rounds, one wins.
                 result = s.execute(
                     update(MailMessage)
-                    .where(MailMessage.id == mid, MailMessage.status == PENDING, MailMessage.next_attempt_at <= now)
+                    .where(
+                        MailMessage.id == mid,
+                        MailMessage.status == PENDING,
+                        MailMessage.next_attempt_at <= now,
+                    )
                     .values(attempts=MailMessage.attempts + 1, next_attempt_at=lease_end)
                     .execution_options(synchronize_session=False)
                 )
@@ -150,7 +172,9 @@ class Outbox:
                     claimed_ids.append(mid)
             if not claimed_ids:
                 return []
-            rows = list(s.scalars(select(MailMessage).where(MailMessage.id.in_(claimed_ids)).order_by(MailMessage.id)))
+            rows = list(
+                s.scalars(select(MailMessage).where(MailMessage.id.in_(claimed_ids)).order_by(MailMessage.id))
+            )
             for r in rows:
                 s.refresh(r)
             return rows
@@ -195,7 +219,9 @@ class Outbox:
     # operating ---------------------------------------------------------------------------------
     def messages(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
-            raise DomainError(ErrorKind.BAD_REQUEST, f"unknown mail status {status!r} (one of {', '.join(STATUSES)})")
+            raise DomainError(
+                ErrorKind.BAD_REQUEST, f"unknown mail status {status!r} (one of {', '.join(STATUSES)})"
+            )
         with self._rt.db.read() as s:
             q = select(MailMessage).order_by(MailMessage.id.desc()).limit(limit)
             if status is not None:
@@ -209,7 +235,9 @@ class Outbox:
             if row is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no mail message {message_id}")
             if row.status != FAILED:
-                raise DomainError(ErrorKind.INVALID_TRANSITION, f"mail message {message_id} is {row.status}, not failed")
+                raise DomainError(
+                    ErrorKind.INVALID_TRANSITION, f"mail message {message_id} is {row.status}, not failed"
+                )
             row.status = PENDING
             row.attempts = 0
             row.next_attempt_at = self._rt.clock.now()

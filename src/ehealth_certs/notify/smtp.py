@@ -19,8 +19,9 @@ class MailDeliveryError(Exception):
     ``connection_lost``: the session is unusable, so the rest of the round must wait for a new one.
     """
 
-    def __init__(self, message: str, *, code: int | None = None, permanent: bool = False,
-                 connection_lost: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, *, code: int | None = None, permanent: bool = False, connection_lost: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.permanent = permanent

@@ -156,12 +156,18 @@ def create_environment_pki(environment: Environment, *, now: datetime, base_url:
     etkra = _service_certificate(
         issuing, etkra_signer_profile(environment), "EtkRA", SoftwareSigner.generate_rsa(3072), start, urls
     )
-    tsl = _service_certificate(
-        issuing,
-        tsl_signer_profile(environment),
-        "Trusted List Signer",
-        SoftwareSigner.generate_rsa(3072),
-        start,
-        urls,
+    # The trusted-list signer is self-signed (CA:FALSE), like the Belgian scheme operator's: it is pinned by
+    # clients, and it must not depend on the CAs the list distributes.
+    tsl_signer = SoftwareSigner.generate_rsa(3072)
+    tsl_profile = tsl_signer_profile(environment)
+    tsl_start, tsl_end = validity_window(tsl_profile, start, _END_OF_TIME)
+    tsl_prepared = issuer.prepare_self_signed(
+        signer=tsl_signer,
+        profile=tsl_profile,
+        subject=ca_name(environment, "Trusted List Signer"),
+        serial=issuer.random_serial(),
+        not_before=tsl_start,
+        not_after=tsl_end,
     )
+    tsl = CaKey(issuer.sign_root(tsl_signer, tsl_prepared), tsl_signer)
     return EnvironmentPki(root=root, issuing=issuing, ocsp=ocsp, etkra=etkra, tsl=tsl)

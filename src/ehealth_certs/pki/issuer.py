@@ -396,6 +396,36 @@ def prepare_root(
     )
 
 
+def prepare_self_signed(
+    *,
+    signer: Signer,
+    profile: LeafProfile,
+    subject: x509.Name,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+) -> PreparedCertificate:
+    """Build and lint a self-signed end-entity certificate (the trusted-list signer: clients pin it
+    directly, as they pin the Belgian scheme operator's self-signed signer). Sign with ``sign_root``."""
+    _algorithm(signer)
+    return _prepare(
+        scheme=signer.scheme,
+        issuer_name=subject,
+        issuer_subject_der=subject.public_bytes(),
+        issuer_key_id=x509.SubjectKeyIdentifier.from_public_key(signer.public_key).digest,
+        issuer_not_after=None,
+        profile=profile,
+        subject=subject,
+        public_key=signer.public_key,
+        serial=serial,
+        not_before=not_before,
+        not_after=not_after,
+        crl_url=None,
+        ocsp_url=None,
+        ca_issuers_url=None,
+    )
+
+
 def _sign_certificate(signer: Signer, prepared: PreparedCertificate) -> x509.Certificate:
     algorithm = _algorithm(signer)
     _check_prepared_matches(prepared, algorithm)

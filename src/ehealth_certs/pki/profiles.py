@@ -200,8 +200,13 @@ def etkra_signer_profile(environment: Environment) -> LeafProfile:
     )
 
 
+# The trusted-list signer is self-signed and pinned by clients: no CA to point at with CDP or AIA.
+_PINNED_SIGNER_EXTENSIONS = _LEAF_EXTENSIONS - {CRL_DISTRIBUTION_POINTS, AUTHORITY_INFO_ACCESS}
+
+
 def tsl_signer_profile(environment: Environment) -> LeafProfile:
-    """Trusted-list signer: CA=false, KU digitalSignature + nonRepudiation, EKU tslSigning, 36 months."""
+    """Trusted-list signer: self-signed, CA=false, KU digitalSignature + nonRepudiation, EKU tslSigning,
+    SKI, 36 months (trusted-list-guide §4.1)."""
     return validate_leaf_profile(
         LeafProfile(
             name=f"tsl-signer-{environment.value}",
@@ -209,7 +214,7 @@ def tsl_signer_profile(environment: Environment) -> LeafProfile:
             validity_months=36,
             key_usage=frozenset({"digital_signature", "content_commitment"}),
             extended_key_usage=(TSL_SIGNING_EKU,),
-            extensions=_LEAF_EXTENSIONS,
+            extensions=_PINNED_SIGNER_EXTENSIONS,
         )
     )
 

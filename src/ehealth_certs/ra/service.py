@@ -27,10 +27,22 @@ from ehealth_certs.identity.eid import EidVerifier, SignedRequest
 from ehealth_certs.identity.trust import EidTrust
 from ehealth_certs.pki.csr import parse_csr
 from ehealth_certs.pki.keys import check_public_key, public_key_identifier, spki_sha256
-from ehealth_certs.pki.names import EHealthName, build_subject, names_equal, person_name, validate_application_id
+from ehealth_certs.pki.names import (
+    EHealthName,
+    build_subject,
+    names_equal,
+    person_name,
+    validate_application_id,
+)
 from ehealth_certs.ra import contracts
 from ehealth_certs.ra.issuance import IssuanceService
-from ehealth_certs.ra.states import CertificateStatus, CertState, RequestState, transition_cert, transition_request
+from ehealth_certs.ra.states import (
+    CertificateStatus,
+    CertState,
+    RequestState,
+    transition_cert,
+    transition_request,
+)
 from ehealth_certs.ra.status import REASONS, StatusService
 from ehealth_certs.runtime import Runtime
 from ehealth_certs.storage.models import (
@@ -329,7 +341,8 @@ class CertRaService:
             auto, project_id = self._entitlement(
                 s, environment, actor, signed.identity.ssin, project if isinstance(project, str) else None
             )
-            usage = body.get("baseServiceUsage") or []
+            usage = body.get("baseServiceUsage")
+            usage = [] if usage is None else usage  # `or []` would let {}, 0 and "" through
             if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
                 raise DomainError(ErrorKind.BAD_REQUEST, "baseServiceUsage must be a list of strings")
             req = CertificateRequest(

@@ -204,8 +204,12 @@ class StatusService:
                     Certificate.issuer_id == issuer_id, Certificate.status == CertState.REVOKED
                 )
             ).all()
+        # whole seconds, as the CRL encodes them: thisUpdate is truncated too, so a revocation earlier in the
+        # same second as the CRL must not look later than it (the pre-sign gate would refuse the CRL)
         entries = [
-            pki_issuer.RevokedEntry(int(serial, 16), _aware(at or now), REASONS.get(reason or ""))
+            pki_issuer.RevokedEntry(
+                int(serial, 16), _aware(at or now).replace(microsecond=0), REASONS.get(reason or "")
+            )
             for serial, at, reason in revoked
         ]
         next_update = now + timedelta(hours=self.rt.settings.crl_validity_hours)

@@ -54,8 +54,10 @@ TOPIC_CONFIRM = "registry.confirm"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")  # fmt: skip
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _MEDIA_TYPES = {
     "wsdl": "application/xml",
     "xsd": "application/xml",
@@ -111,26 +113,38 @@ def _binding(value: str) -> str:
 
 def _url(value: str) -> str:
     parts = urlsplit(value)
-    if (parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 500
-            or any(c.isspace() or ord(c) < 32 for c in value)):  # fmt: skip
-        raise DomainError(ErrorKind.BAD_REQUEST, f"URL {value!r}: an absolute http(s) URL of at most 500 characters")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(value) > 500
+        or any(c.isspace() or ord(c) < 32 for c in value)
+    ):
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, f"URL {value!r}: an absolute http(s) URL of at most 500 characters"
+        )
     return value
 
 
 def _document_path(value: str) -> str:
     segments = value.split("/")
     if len(value) > 300 or not all(_SEGMENT.match(s) and s not in (".", "..") for s in segments):
-        raise DomainError(ErrorKind.BAD_REQUEST, f"document path {value!r}: relative, segments of A-Z a-z 0-9 . _ -")
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, f"document path {value!r}: relative, segments of A-Z a-z 0-9 . _ -"
+        )
     return value
 
 
 def _media_type(path: str, content: bytes) -> str:
     ext = path.rpartition(".")[2].lower()
     if ext not in _MEDIA_TYPES:
-        raise DomainError(ErrorKind.BAD_REQUEST, f"document {path!r}: type .{ext} not accepted "
-                          f"({', '.join(sorted(_MEDIA_TYPES))})")  # fmt: skip
+        raise DomainError(
+            ErrorKind.BAD_REQUEST,
+            f"document {path!r}: type .{ext} not accepted ({', '.join(sorted(_MEDIA_TYPES))})",
+        )
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise DomainError(ErrorKind.PAYLOAD_TOO_LARGE, f"document {path!r} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise DomainError(
+            ErrorKind.PAYLOAD_TOO_LARGE, f"document {path!r} is larger than {MAX_DOCUMENT_BYTES} bytes"
+        )
     if ext in _XML_TYPES:
         from lxml import etree
 
@@ -138,7 +152,9 @@ def _media_type(path: str, content: bytes) -> str:
         try:
             etree.fromstring(content, parser)
         except etree.XMLSyntaxError as exc:
-            raise DomainError(ErrorKind.BAD_REQUEST, f"document {path!r} is not well-formed XML: {exc}") from exc
+            raise DomainError(
+                ErrorKind.BAD_REQUEST, f"document {path!r} is not well-formed XML: {exc}"
+            ) from exc
     return _MEDIA_TYPES[ext]
 
 
@@ -154,7 +170,9 @@ def _environment(value: Environment | str) -> Environment:
     try:
         return Environment(value)
     except ValueError as exc:
-        raise DomainError(ErrorKind.BAD_REQUEST, f"unknown environment {value!r} (acceptance or production)") from exc
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, f"unknown environment {value!r} (acceptance or production)"
+        ) from exc
 
 
 def _sha256(data: bytes) -> str:
@@ -192,16 +210,26 @@ class RegistryService:
             for spec in specs:
                 svc = s.execute(select(ServiceRow).where(ServiceRow.name == spec.name)).scalar_one_or_none()
                 if svc is None:
-                    svc = ServiceRow(name=spec.name, title=spec.title, description=spec.description,
-                                          protocol=spec.protocol, documentation=list(spec.documentation),
-                                          owner=PLATFORM_OWNER, created_at=now, updated_at=now)  # fmt: skip
+                    svc = ServiceRow(
+                        name=spec.name,
+                        title=spec.title,
+                        description=spec.description,
+                        protocol=spec.protocol,
+                        documentation=list(spec.documentation),
+                        owner=PLATFORM_OWNER,
+                        created_at=now,
+                        updated_at=now,
+                    )
                     s.add(svc)
                     s.flush()
                 ver = self._find_version(s, svc, spec.version)
                 if ver is None:
-                    ver = self._insert_version(s, svc, spec.version, VersionStatus.ACTIVE, "", spec.endpoints,
-                                               spec.documents)  # fmt: skip
-                    change = Change(svc.name, svc.title, ver.version, "new version", self._version_lines(s, ver))
+                    ver = self._insert_version(
+                        s, svc, spec.version, VersionStatus.ACTIVE, "", spec.endpoints, spec.documents
+                    )
+                    change = Change(
+                        svc.name, svc.title, ver.version, "new version", self._version_lines(s, ver)
+                    )
                 else:
                     change = Change(svc.name, svc.title, ver.version, "platform configuration changed")
                     for (env, binding), url in spec.endpoints.items():
@@ -215,16 +243,30 @@ class RegistryService:
                     if not change.lines:
                         continue
                 changes.append(change)
-                self._rt.audit.append(s, actor="system", action="registry.synced", obj=f"registry/{svc.name}/"
-                                      f"{ver.version}", summary=change.summary, changes=change.lines)  # fmt: skip
+                self._rt.audit.append(
+                    s,
+                    actor="system",
+                    action="registry.synced",
+                    obj=f"registry/{svc.name}/{ver.version}",
+                    summary=change.summary,
+                    changes=change.lines,
+                )
                 self._announce(s, change)
         return changes
 
     # ------------------------------------------------------------------------------------------
     # operator writes (CLI)
     # ------------------------------------------------------------------------------------------
-    def add_service(self, *, name: str, title: str, protocol: str, description: str = "",
-                    documentation: list[str] | None = None, operator: str) -> dict[str, Any]:  # fmt: skip
+    def add_service(
+        self,
+        *,
+        name: str,
+        title: str,
+        protocol: str,
+        description: str = "",
+        documentation: list[str] | None = None,
+        operator: str,
+    ) -> dict[str, Any]:
         name = _name(name)
         if not title.strip():
             raise DomainError(ErrorKind.BAD_REQUEST, "a service needs a title")
@@ -233,18 +275,33 @@ class RegistryService:
             if s.execute(select(ServiceRow.id).where(ServiceRow.name == name)).first():
                 raise DomainError(ErrorKind.CONFLICT, f"service {name!r} exists already")
             now = self._rt.clock.now()
-            svc = ServiceRow(name=name, title=title.strip(), description=description.strip(),
-                                  protocol=protocol.strip().upper() or "REST", documentation=links,
-                                  owner=operator, created_at=now, updated_at=now)  # fmt: skip
+            svc = ServiceRow(
+                name=name,
+                title=title.strip(),
+                description=description.strip(),
+                protocol=protocol.strip().upper() or "REST",
+                documentation=links,
+                owner=operator,
+                created_at=now,
+                updated_at=now,
+            )
             s.add(svc)
             s.flush()
             self._rt.audit.append(s, actor=operator, action="registry.service.added", obj=f"registry/{name}")
         # a service without a version has nothing to call yet: subscribers hear of it with its first version
         return self.service(name)
 
-    def add_version(self, name: str, version: str, *, endpoints: Mapping[tuple[Environment, str], str],
-                    documents: Mapping[str, bytes] | None = None, status: str = VersionStatus.ACTIVE,
-                    notes: str = "", operator: str) -> dict[str, Any]:  # fmt: skip
+    def add_version(
+        self,
+        name: str,
+        version: str,
+        *,
+        endpoints: Mapping[tuple[Environment, str], str],
+        documents: Mapping[str, bytes] | None = None,
+        status: str = VersionStatus.ACTIVE,
+        notes: str = "",
+        operator: str,
+    ) -> dict[str, Any]:
         version = _version(version)
         target = VersionStatus(status) if status in set(VersionStatus) else None
         if target not in (VersionStatus.DRAFT, VersionStatus.ACTIVE):
@@ -256,13 +313,26 @@ class RegistryService:
             ver = self._insert_version(s, svc, version, target, notes, endpoints, documents or {})
             svc.updated_at = self._rt.clock.now()
             change = Change(svc.name, svc.title, version, "new version", self._version_lines(s, ver))
-            self._rt.audit.append(s, actor=operator, action="registry.version.added",
-                                  obj=f"registry/{name}/{version}", status=target.value)  # fmt: skip
+            self._rt.audit.append(
+                s,
+                actor=operator,
+                action="registry.version.added",
+                obj=f"registry/{name}/{version}",
+                status=target.value,
+            )
             self._announce(s, change)
         return self.service(name)
 
-    def set_url(self, name: str, version: str, environment: Environment | str, url: str, *,
-                binding: str | None = None, operator: str) -> dict[str, Any]:  # fmt: skip
+    def set_url(
+        self,
+        name: str,
+        version: str,
+        environment: Environment | str,
+        url: str,
+        *,
+        binding: str | None = None,
+        operator: str,
+    ) -> dict[str, Any]:
         env = _environment(environment)
         url = _url(url)
         with self._rt.db.transaction() as s:
@@ -271,21 +341,31 @@ class RegistryService:
             if binding is None:
                 known = sorted({e.binding for e in self._endpoints(s, ver)})
                 if len(known) > 1:
-                    raise DomainError(ErrorKind.BAD_REQUEST, f"{name} {version} has bindings {', '.join(known)}: "
-                                      "say which one (--binding)")  # fmt: skip
+                    raise DomainError(
+                        ErrorKind.BAD_REQUEST,
+                        f"{name} {version} has bindings {', '.join(known)}: say which one (--binding)",
+                    )
                 binding = known[0] if known else "rest"
             line = self._put_endpoint(s, ver, env, _binding(binding), url)
             if line is None:
                 return self.service(name)  # same URL: not a change, nobody is told
             svc.updated_at = self._rt.clock.now()
             change = Change(svc.name, svc.title, ver.version, f"{env.value} URL changed", [line])
-            self._rt.audit.append(s, actor=operator, action="registry.url.changed", obj=f"registry/{name}/{version}",
-                                  environment=env.value, binding=binding, url=url)  # fmt: skip
+            self._rt.audit.append(
+                s,
+                actor=operator,
+                action="registry.url.changed",
+                obj=f"registry/{name}/{version}",
+                environment=env.value,
+                binding=binding,
+                url=url,
+            )
             self._announce(s, change)
         return self.service(name)
 
-    def set_status(self, name: str, version: str, status: VersionStatus, *, operator: str,
-                   note: str = "") -> dict[str, Any]:  # fmt: skip
+    def set_status(
+        self, name: str, version: str, status: VersionStatus, *, operator: str, note: str = ""
+    ) -> dict[str, Any]:
         with self._rt.db.transaction() as s:
             svc = self._get_service(s, name)
             ver = self._get_version(s, svc, version)
@@ -295,13 +375,28 @@ class RegistryService:
             lines = [f"status: {old} -> {ver.status}"]
             if note.strip():
                 lines.append(f"note: {note.strip()}")
-            newer = [v.version for v in self._versions(s, svc) if v.status == VersionStatus.ACTIVE and v.id != ver.id]
+            newer = [
+                v.version
+                for v in self._versions(s, svc)
+                if v.status == VersionStatus.ACTIVE and v.id != ver.id
+            ]
             if status is VersionStatus.DEPRECATED and newer:
                 lines.append(f"active version(s): {', '.join(newer)}")
-            change = Change(svc.name, svc.title, ver.version, "deprecated" if status is VersionStatus.DEPRECATED
-                            else f"status changed to {ver.status}", lines)  # fmt: skip
-            self._rt.audit.append(s, actor=operator, action="registry.status.changed",
-                                  obj=f"registry/{name}/{version}", old=old, new=ver.status)  # fmt: skip
+            change = Change(
+                svc.name,
+                svc.title,
+                ver.version,
+                "deprecated" if status is VersionStatus.DEPRECATED else f"status changed to {ver.status}",
+                lines,
+            )
+            self._rt.audit.append(
+                s,
+                actor=operator,
+                action="registry.status.changed",
+                obj=f"registry/{name}/{version}",
+                old=old,
+                new=ver.status,
+            )
             self._announce(s, change)
         return self.service(name)
 
@@ -315,14 +410,18 @@ class RegistryService:
         with self._rt.db.read() as s:
             out = []
             for svc in s.scalars(select(ServiceRow).order_by(ServiceRow.name)):
-                out.append({
-                    "name": svc.name,
-                    "title": svc.title,
-                    "protocol": svc.protocol,
-                    "description": svc.description,
-                    "versions": [{"version": v.version, "status": v.status} for v in self._versions(s, svc)],
-                    "url": self._service_url(svc.name),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "name": svc.name,
+                        "title": svc.title,
+                        "protocol": svc.protocol,
+                        "description": svc.description,
+                        "versions": [
+                            {"version": v.version, "status": v.status} for v in self._versions(s, svc)
+                        ],
+                        "url": self._service_url(svc.name),
+                    }
+                )
             return out
 
     def service(self, name: str) -> dict[str, Any]:
@@ -345,7 +444,9 @@ class RegistryService:
             svc = self._get_service(s, name)
             ver = self._get_version(s, svc, version)
             doc = s.execute(
-                select(RegistryDocument).where(RegistryDocument.version_id == ver.id, RegistryDocument.path == path)
+                select(RegistryDocument).where(
+                    RegistryDocument.version_id == ver.id, RegistryDocument.path == path
+                )
             ).scalar_one_or_none()
             if doc is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"{name} {version} has no document {path!r}")
@@ -368,20 +469,28 @@ class RegistryService:
                 select(RegistrySubscription).where(RegistrySubscription.email == email)
             ).scalar_one_or_none()
             if sub is None:
-                sub = RegistrySubscription(email=email, status=SubscriptionStatus.PENDING.value, created_at=now,
-                                           confirmation_sent_at=now)  # fmt: skip
+                sub = RegistrySubscription(
+                    email=email,
+                    status=SubscriptionStatus.PENDING.value,
+                    created_at=now,
+                    confirmation_sent_at=now,
+                )
                 s.add(sub)
                 s.flush()
             elif sub.status == SubscriptionStatus.CONFIRMED or (
-                sub.status == SubscriptionStatus.PENDING and now - sub.confirmation_sent_at < CONFIRM_RESEND_AFTER
+                sub.status == SubscriptionStatus.PENDING
+                and now - sub.confirmation_sent_at < CONFIRM_RESEND_AFTER
             ):
                 return
             else:
                 sub.status = SubscriptionStatus.PENDING.value
                 sub.confirmation_sent_at = now
                 sub.confirmed_at = sub.unsubscribed_at = None
-                s.execute(delete(RegistryToken).where(RegistryToken.subscription_id == sub.id,
-                                                      RegistryToken.purpose == "confirm"))  # fmt: skip
+                s.execute(
+                    delete(RegistryToken).where(
+                        RegistryToken.subscription_id == sub.id, RegistryToken.purpose == "confirm"
+                    )
+                )
             confirm = self._new_token(s, sub, "confirm", expires_at=now + CONFIRM_VALIDITY)
             unsubscribe = self._new_token(s, sub, "unsubscribe")
             confirm_url = f"{self._base}/api/registry/subscriptions/confirm?token={quote(confirm)}"
@@ -393,8 +502,14 @@ class RegistryService:
                 f"  {confirm_url}\n\n"
                 "If you did not ask for it, ignore this mail: nothing will be sent to you.\n"
             )
-            self._mail(s, sub.email, "[ehealth-certs] confirm your subscription to service registry changes",
-                       body, unsubscribe, TOPIC_CONFIRM)  # fmt: skip
+            self._mail(
+                s,
+                sub.email,
+                "[ehealth-certs] confirm your subscription to service registry changes",
+                body,
+                unsubscribe,
+                TOPIC_CONFIRM,
+            )
 
     def confirm(self, token: str) -> dict[str, str]:
         with self._rt.db.transaction() as s:
@@ -403,7 +518,9 @@ class RegistryService:
             if tok.used_at is not None:
                 raise DomainError(ErrorKind.CHALLENGE_INVALID, "this confirmation link was used already")
             if tok.expires_at is not None and now >= tok.expires_at:
-                raise DomainError(ErrorKind.CHALLENGE_INVALID, "this confirmation link has expired: subscribe again")
+                raise DomainError(
+                    ErrorKind.CHALLENGE_INVALID, "this confirmation link has expired: subscribe again"
+                )
             if sub.status != SubscriptionStatus.PENDING:
                 raise DomainError(ErrorKind.CHALLENGE_INVALID, "this confirmation link is no longer valid")
             tok.used_at = now
@@ -436,17 +553,29 @@ class RegistryService:
     # ------------------------------------------------------------------------------------------
     # internals
     # ------------------------------------------------------------------------------------------
-    def _new_token(self, s: Session, sub: RegistrySubscription, purpose: str, *,
-                   expires_at: Any = None) -> str:  # fmt: skip
+    def _new_token(
+        self, s: Session, sub: RegistrySubscription, purpose: str, *, expires_at: Any = None
+    ) -> str:
         selector = secrets.token_hex(8)
         verifier = secrets.token_urlsafe(32)
-        s.add(RegistryToken(subscription_id=sub.id, purpose=purpose, selector=selector,
-                            verifier_sha256=_sha256(verifier.encode()), created_at=self._rt.clock.now(),
-                            expires_at=expires_at))  # fmt: skip
+        s.add(
+            RegistryToken(
+                subscription_id=sub.id,
+                purpose=purpose,
+                selector=selector,
+                verifier_sha256=_sha256(verifier.encode()),
+                created_at=self._rt.clock.now(),
+                expires_at=expires_at,
+            )
+        )
         return f"{selector}.{verifier}"
 
-    def _check_token(self, s: Session, token: str, purpose: str) -> tuple[RegistryToken, RegistrySubscription]:
-        invalid = DomainError(ErrorKind.CHALLENGE_INVALID, "this link is not valid (mistyped, used or withdrawn)")
+    def _check_token(
+        self, s: Session, token: str, purpose: str
+    ) -> tuple[RegistryToken, RegistrySubscription]:
+        invalid = DomainError(
+            ErrorKind.CHALLENGE_INVALID, "this link is not valid (mistyped, used or withdrawn)"
+        )
         selector, dot, verifier = token.strip().partition(".")
         if not dot or not selector or not verifier or len(token) > 200:
             raise invalid
@@ -461,7 +590,9 @@ class RegistryService:
 
     def _announce(self, s: Session, change: Change) -> None:
         subscribers = s.scalars(
-            select(RegistrySubscription).where(RegistrySubscription.status == SubscriptionStatus.CONFIRMED.value)
+            select(RegistrySubscription).where(
+                RegistrySubscription.status == SubscriptionStatus.CONFIRMED.value
+            )
         ).all()
         if not subscribers:
             return
@@ -500,7 +631,9 @@ class RegistryService:
 
     def _find_version(self, s: Session, svc: ServiceRow, version: str) -> RegistryVersion | None:
         return s.execute(
-            select(RegistryVersion).where(RegistryVersion.service_id == svc.id, RegistryVersion.version == version)
+            select(RegistryVersion).where(
+                RegistryVersion.service_id == svc.id, RegistryVersion.version == version
+            )
         ).scalar_one_or_none()
 
     def _get_version(self, s: Session, svc: ServiceRow, version: str) -> RegistryVersion:
@@ -510,19 +643,42 @@ class RegistryService:
         return ver
 
     def _versions(self, s: Session, svc: ServiceRow) -> list[RegistryVersion]:
-        return list(s.scalars(select(RegistryVersion).where(RegistryVersion.service_id == svc.id)
-                              .order_by(RegistryVersion.created_at, RegistryVersion.id)))  # fmt: skip
+        return list(
+            s.scalars(
+                select(RegistryVersion)
+                .where(RegistryVersion.service_id == svc.id)
+                .order_by(RegistryVersion.created_at, RegistryVersion.id)
+            )
+        )
 
     def _endpoints(self, s: Session, ver: RegistryVersion) -> list[RegistryEndpoint]:
-        return list(s.scalars(select(RegistryEndpoint).where(RegistryEndpoint.version_id == ver.id)
-                              .order_by(RegistryEndpoint.environment, RegistryEndpoint.binding)))  # fmt: skip
+        return list(
+            s.scalars(
+                select(RegistryEndpoint)
+                .where(RegistryEndpoint.version_id == ver.id)
+                .order_by(RegistryEndpoint.environment, RegistryEndpoint.binding)
+            )
+        )
 
-    def _insert_version(self, s: Session, svc: ServiceRow, version: str, status: VersionStatus, notes: str,
-                        endpoints: Mapping[tuple[Environment, str], str],
-                        documents: Mapping[str, bytes]) -> RegistryVersion:  # fmt: skip
+    def _insert_version(
+        self,
+        s: Session,
+        svc: ServiceRow,
+        version: str,
+        status: VersionStatus,
+        notes: str,
+        endpoints: Mapping[tuple[Environment, str], str],
+        documents: Mapping[str, bytes],
+    ) -> RegistryVersion:
         now = self._rt.clock.now()
-        ver = RegistryVersion(service_id=svc.id, version=version, status=status.value, status_since=now,
-                              notes=notes.strip(), created_at=now)  # fmt: skip
+        ver = RegistryVersion(
+            service_id=svc.id,
+            version=version,
+            status=status.value,
+            status_since=now,
+            notes=notes.strip(),
+            created_at=now,
+        )
         s.add(ver)
         s.flush()
         for (env, binding), url in endpoints.items():
@@ -532,12 +688,17 @@ class RegistryService:
         s.flush()
         return ver
 
-    def _put_endpoint(self, s: Session, ver: RegistryVersion, env: Environment, binding: str,
-                      url: str) -> str | None:  # fmt: skip
+    def _put_endpoint(
+        self, s: Session, ver: RegistryVersion, env: Environment, binding: str, url: str
+    ) -> str | None:
         """Insert or update one endpoint; returns the line describing the change, None if none."""
-        ep = s.execute(select(RegistryEndpoint).where(
-            RegistryEndpoint.version_id == ver.id, RegistryEndpoint.environment == env.value,
-            RegistryEndpoint.binding == binding)).scalar_one_or_none()  # fmt: skip
+        ep = s.execute(
+            select(RegistryEndpoint).where(
+                RegistryEndpoint.version_id == ver.id,
+                RegistryEndpoint.environment == env.value,
+                RegistryEndpoint.binding == binding,
+            )
+        ).scalar_one_or_none()
         if ep is None:
             s.add(RegistryEndpoint(version_id=ver.id, environment=env.value, binding=binding, url=url))
             return f"{env.value} {binding} URL: {url} (new)"
@@ -550,11 +711,17 @@ class RegistryService:
         path = _document_path(path)
         media_type = _media_type(path, content)
         digest = _sha256(content)
-        doc = s.execute(select(RegistryDocument).where(
-            RegistryDocument.version_id == ver.id, RegistryDocument.path == path)).scalar_one_or_none()  # fmt: skip
+        doc = s.execute(
+            select(RegistryDocument).where(
+                RegistryDocument.version_id == ver.id, RegistryDocument.path == path
+            )
+        ).scalar_one_or_none()
         if doc is None:
-            s.add(RegistryDocument(version_id=ver.id, path=path, media_type=media_type, content=content,
-                                   sha256=digest))  # fmt: skip
+            s.add(
+                RegistryDocument(
+                    version_id=ver.id, path=path, media_type=media_type, content=content, sha256=digest
+                )
+            )
             return f"document {path} (new)"
         if doc.sha256 == digest:
             return None

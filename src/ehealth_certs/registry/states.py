@@ -34,7 +34,9 @@ def version_status(value: str) -> VersionStatus:
         return VersionStatus(value)
     except ValueError as exc:
         allowed = ", ".join(s.value for s in VersionStatus)
-        raise DomainError(ErrorKind.BAD_REQUEST, f"unknown version status {value!r} (one of {allowed})") from exc
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, f"unknown version status {value!r} (one of {allowed})"
+        ) from exc
 
 
 def transition(current: str, target: VersionStatus) -> VersionStatus:

@@ -36,7 +36,9 @@ _SOAP_CONTENT_TYPE = b"text/xml; charset=utf-8"
 
 
 # -- EtkRA ------------------------------------------------------------------------------------------
-@router.post("/api/{env}/etkra/registrations", summary="StartETKRegistration (eHealth authentication signature)")
+@router.post(
+    "/api/{env}/etkra/registrations", summary="StartETKRegistration (eHealth authentication signature)"
+)
 async def start_registration(env: str, request: Request) -> dict[str, Any]:
     token = await jws_body(request)
     return await run_in_threadpool(platform(request).etkra.start_registration, environment(env), token)
@@ -60,7 +62,10 @@ async def activate(env: str, request: Request) -> dict[str, Any]:
 # -- depot ------------------------------------------------------------------------------------------
 def answer_json(answer: DepotAnswer) -> dict[str, Any]:
     if answer.etk is not None:
-        return {"identifier": answer.matches[0].to_json(), "etk": base64.b64encode(answer.etk).decode("ascii")}
+        return {
+            "identifier": answer.matches[0].to_json(),
+            "etk": base64.b64encode(answer.etk).decode("ascii"),
+        }
     return {"matchingEtks": [m.to_json() for m in answer.matches]}
 
 
@@ -69,7 +74,7 @@ def answer_json(answer: DepotAnswer) -> dict[str, Any]:
     summary="GetEtk: the ETK of an identifier, or the matching identifiers (public)",
 )
 async def get_etk(
-    env: str, request: Request, type: str = "", value: str = "", applicationId: str | None = None  # noqa: A002, N803
+    env: str, request: Request, type: str = "", value: str = "", applicationId: str | None = None
 ) -> dict[str, Any]:
     # Normally answered by DepotFastPath before routing; this route documents the call (and is its fallback).
     e = environment(env)
@@ -99,7 +104,9 @@ def _wsdl(request: Request, path: str) -> Response:
     return Response(soap.wsdl_for(base + path, base + "/ehealth-xsd"), media_type="text/xml; charset=utf-8")
 
 
-@router.get("/ehealth-xsd/{path:path}", summary="The official eHealth schemas the WSDL imports", tags=["SOAP"])
+@router.get(
+    "/ehealth-xsd/{path:path}", summary="The official eHealth schemas the WSDL imports", tags=["SOAP"]
+)
 async def xsd(path: str) -> Response:
     return Response(soap.xsd_file(path), media_type="text/xml; charset=utf-8")
 
@@ -160,7 +167,9 @@ class DepotFastPath:
             return
         except Exception:
             log.exception("ETK depot lookup failed")
-            response = errors.problem(500, "internal", "Internal error", "the platform could not complete the request")
+            response = errors.problem(
+                500, "internal", "Internal error", "the platform could not complete the request"
+            )
             await _send(send, 500, b"application/problem+json", bytes(response.body))
             return
         await _send(send, 200, b"application/json", body, b"max-age=60, public")
@@ -168,7 +177,9 @@ class DepotFastPath:
     async def _soap(self, scope: dict[str, Any], receive: Any, send: Any, env: Environment) -> None:
         body = await _read(receive, soap.MAX_SOAP_BYTES)
         if body is None:
-            await _send(send, 413, _SOAP_CONTENT_TYPE, soap.fault(f"the message exceeds {soap.MAX_SOAP_BYTES} bytes"))
+            await _send(
+                send, 413, _SOAP_CONTENT_TYPE, soap.fault(f"the message exceeds {soap.MAX_SOAP_BYTES} bytes")
+            )
             return
         try:
             given = soap.parse_get_etk(body)
@@ -188,7 +199,9 @@ class DepotFastPath:
                 out = soap.error_response(given, exc)
             else:
                 log.error("ETK depot SOAP lookup failed: %s", exc)
-                await _send(send, 500, _SOAP_CONTENT_TYPE, soap.fault("the depot is unavailable", server=True))
+                await _send(
+                    send, 500, _SOAP_CONTENT_TYPE, soap.fault("the depot is unavailable", server=True)
+                )
                 return
         except Exception:
             log.exception("ETK depot SOAP lookup failed")

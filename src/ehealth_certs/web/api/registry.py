@@ -23,7 +23,9 @@ async def list_services(request: Request) -> list[dict[str, Any]]:
     return await run_in_threadpool(platform(request).registry.list_services)
 
 
-@router.get("/services/{name}", summary="One service: description, documentation, versions, endpoints, documents")
+@router.get(
+    "/services/{name}", summary="One service: description, documentation, versions, endpoints, documents"
+)
 async def get_service(name: str, request: Request) -> dict[str, Any]:
     return await run_in_threadpool(platform(request).registry.service, name)
 
@@ -46,7 +48,9 @@ async def get_document(name: str, version: str, path: str, request: Request) -> 
     return Response(doc.content, media_type=doc.media_type, headers=headers)
 
 
-@router.post("/subscriptions", status_code=202, summary="Subscribe an e-mail address (a confirmation mail follows)")
+@router.post(
+    "/subscriptions", status_code=202, summary="Subscribe an e-mail address (a confirmation mail follows)"
+)
 async def subscribe(request: Request) -> JSONResponse:
     body = await json_body(request)
     email = body.get("email")
@@ -55,7 +59,10 @@ async def subscribe(request: Request) -> JSONResponse:
     await run_in_threadpool(platform(request).registry.subscribe, email)
     # the same answer whether the address was new, pending or subscribed already
     return JSONResponse(
-        {"status": "confirmation-requested", "detail": "if the address can be subscribed, a confirmation mail is on its way"},
+        {
+            "status": "confirmation-requested",
+            "detail": "if the address can be subscribed, a confirmation mail is on its way",
+        },
         status_code=202,
     )
 

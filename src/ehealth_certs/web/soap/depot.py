@@ -86,7 +86,9 @@ def parse_get_etk(body: bytes) -> list[RawIdentifier]:
         raise _fault_error("the Envelope must hold exactly one Body")
     children = [c for c in bodies[0] if isinstance(c.tag, str)]
     if len(children) != 1 or children[0].tag != f"{{{NS_DEPOT}}}GetEtkRequest":
-        raise _fault_error("the Body must hold exactly one GetEtkRequest of urn:be:fgov:ehealth:etkdepot:1_0:protocol")
+        raise _fault_error(
+            "the Body must hold exactly one GetEtkRequest of urn:be:fgov:ehealth:etkdepot:1_0:protocol"
+        )
     request = children[0]
     schema = depot_schema()
     if not schema.validate(etree.ElementTree(request)):
@@ -110,17 +112,14 @@ def parse_get_etk(body: bytes) -> list[RawIdentifier]:
 
 # -- answers: built as text (fast path), every form validated against the XSD in the tests ----------
 _ENVELOPE_START = (
-    f'<?xml version="1.0" encoding="UTF-8"?>'
-    f'<soapenv:Envelope xmlns:soapenv="{NS_SOAP}"><soapenv:Body>'
+    f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{NS_SOAP}"><soapenv:Body>'
 )
 _ENVELOPE_END = "</soapenv:Body></soapenv:Envelope>"
 
 
 def _identifier_xml(tag: str, ident: RawIdentifier | DepotIdentifier) -> str:
     app = f"<d:ApplicationID>{escape(ident.application_id)}</d:ApplicationID>" if ident.application_id else ""
-    return (
-        f"<d:{tag}><d:Type>{escape(ident.type)}</d:Type><d:Value>{escape(ident.value)}</d:Value>{app}</d:{tag}>"
-    )
+    return f"<d:{tag}><d:Type>{escape(ident.type)}</d:Type><d:Value>{escape(ident.value)}</d:Value>{app}</d:{tag}>"
 
 
 def _response(status: str, message: str, given: list[RawIdentifier], content: str) -> bytes:
@@ -143,7 +142,9 @@ def found_response(given: list[RawIdentifier], answer: DepotAnswer) -> bytes:
     if answer.etk is not None:
         content = f"<d:ETK>{base64.b64encode(answer.etk).decode('ascii')}</d:ETK>"
     else:
-        content = "".join(f"<d:MatchingEtk>{_identifier_xml('Identifier', m)}</d:MatchingEtk>" for m in answer.matches)
+        content = "".join(
+            f"<d:MatchingEtk>{_identifier_xml('Identifier', m)}</d:MatchingEtk>" for m in answer.matches
+        )
     return _response("200", "SUCCESS", given, content)
 
 
@@ -177,7 +178,11 @@ def wsdl_for(address: str, xsd_base: str) -> bytes:
 
 def xsd_file(relative: str) -> bytes:
     """A schema file of the served set (only ``*.xsd`` below ``data/ehealth-xsd``; no path escapes)."""
-    if not relative.endswith(".xsd") or "\\" in relative or any(p in ("", ".", "..") for p in relative.split("/")):
+    if (
+        not relative.endswith(".xsd")
+        or "\\" in relative
+        or any(p in ("", ".", "..") for p in relative.split("/"))
+    ):
         raise DomainError(ErrorKind.NOT_FOUND, "no such schema")
     path = (XSD_ROOT / relative).resolve()
     if XSD_ROOT.resolve() not in path.parents or not path.is_file():

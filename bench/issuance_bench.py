@@ -1,0 +1,246 @@
+"""Issuance throughput and latency over HTTP against a live `ehcerts serve`, beside `openssl speed rsa4096`.
+
+    .venv/bin/python bench/issuance_bench.py [--count 400] [--concurrency 16]
+
+What is timed: only the GenerateCertificate calls (POST /api/production/certra/certificates), each one a
+complete issuance on the server: eID signature check, replay record, CSR proof of possession, key policy
+(size, exponent, small factors, ROCA, Fermat, Debian), request row, intent row + audit (commit), RSA-4096
+signature, certificate + pre-signed OCSP "good" + audit (commit). Everything the client does is prepared
+before the clock starts: RSA-2048 client keys (cached in ~/.cache/ehcerts-bench), contracts, CSRs and
+eID-signed tokens. Distinct DNs come from one organisation with N ApplicationIds and a mandated signer.
+
+The ceiling is `openssl speed rsa4096` signs/s measured in the same run (one process per core with -multi):
+the RSA-4096 CA signature is the one step no optimisation removes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+PASSPHRASE = "bench-only ca passphrase 7c1e"
+SIGNER = ("79121430944", "Jan", "Janssens")
+ORG = ("CBE", "0809394427", "EHEALTH-PLATFORM")
+PIN = "1234"
+CACHE = Path.home() / ".cache" / "ehcerts-bench"
+
+
+def _new_key(_: int) -> bytes:
+    key = rsa.generate_private_key(65537, 2048)
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())  # fmt: skip
+
+
+def client_keys(count: int) -> list[rsa.RSAPrivateKey]:
+    """RSA-2048 keys as the eHealth client makes them; generated once, then reused from the cache."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    have = sorted(CACHE.glob("key-*.der"))
+    if len(have) < count:
+        with ProcessPoolExecutor() as pool:
+            for i, der in enumerate(pool.map(_new_key, range(count - len(have))), start=len(have)):
+                (CACHE / f"key-{i:06d}.der").write_bytes(der)
+        have = sorted(CACHE.glob("key-*.der"))
+    keys = []
+    for path in have[:count]:
+        key = serialization.load_der_private_key(path.read_bytes(), None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        keys.append(key)
+    return keys
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare_data_dir(data: Path, url: str) -> Path:
+    """PKI, trusted test Citizen CA, the organisation and the signer's mandate; returns the eID file."""
+    from ehealth_certs.client.eid import FileEid
+    from ehealth_certs.clock import SystemClock
+    from ehealth_certs.config import Settings
+    from ehealth_certs.pki.eid_dev import create_citizen_ca, create_test_eid
+    from ehealth_certs.platform import Platform
+    from ehealth_certs.ra.sources import add_mandate, import_organisations
+
+    settings = Settings(data_dir=data, ca_passphrase=PASSPHRASE, public_base_url=url)  # type: ignore[arg-type]
+    p = Platform.start(settings, create_pki=True)
+    try:
+        now = SystemClock().now()
+        ca = create_citizen_ca(now=now)
+        p.trust.add("bench-citizen-ca", ca[0].public_bytes(serialization.Encoding.PEM))
+        import_organisations(p.rt, f"type,number,name\n{ORG[0]},{ORG[1]},{ORG[2]}\n".encode(), operator="bench")
+        add_mandate(p.rt, ssin=SIGNER[0], id_type=ORG[0], number=ORG[1], operator="bench")
+        eid = create_test_eid(ssin=SIGNER[0], first_name=SIGNER[1], last_name=SIGNER[2], ca=ca, now=now)
+        path = data / "signer.eid"
+        FileEid.write(path, eid, PIN)
+        return path
+    finally:
+        p.close()
+
+
+def start_server(data: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EHCERTS_")},
+        "EHCERTS_DATA_DIR": str(data),
+        "EHCERTS_CA_PASSPHRASE": PASSPHRASE,
+        "EHCERTS_PORT": str(port),
+        "EHCERTS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    if workers > 1:
+        env["EHCERTS_WORKERS"] = str(workers)
+    log = open(data / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen([sys.executable, "-m", "ehealth_certs", "serve"], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"server exited: {(data / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    sys.exit("server did not start")
+
+
+def build_tokens(url: str, eid_path: Path, keys: list[rsa.RSAPrivateKey]) -> list[str]:
+    from ehealth_certs.client.eid import FileEid, signed_request
+    from ehealth_certs.clock import SystemClock
+
+    card = FileEid.open(eid_path, PIN)
+    signer = {"ssin": SIGNER[0], "firstName": SIGNER[1], "lastName": SIGNER[2]}
+    tokens = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i, key in enumerate(keys):
+            contract = http.post("/api/production/certra/contracts", json={
+                "signer": signer,
+                "certificateIdentifier": {"type": ORG[0], "value": ORG[1], "applicationId": f"BENCH{i:05d}"},
+            }).raise_for_status().json()  # fmt: skip
+            csr = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name.from_rfc4514_string(contract["dn"]))
+                .sign(key, hashes.SHA256())
+                .public_bytes(serialization.Encoding.DER)
+            )
+            body = {"csr": base64.b64encode(csr).decode(), "contract": contract,
+                    "contactData": {"emailPrivate": "bench@example.be"}}  # fmt: skip
+            tokens.append(signed_request(card, "signature", body, now=SystemClock().now()))
+    return tokens
+
+
+async def fire(url: str, tokens: list[str], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(reversed(tokens))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+
+        async def worker() -> None:
+            while queue:
+                token = queue.pop()
+                t0 = time.perf_counter()
+                r = await http.post("/api/production/certra/certificates", content=token.encode(),
+                                    headers={"Content-Type": "application/jose"})  # fmt: skip
+                latencies.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies, statuses
+
+
+def openssl_speed(multi: int) -> float:
+    cmd = ["openssl", "speed", "-seconds", "5", *(["-multi", str(multi)] if multi > 1 else []), "rsa4096"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^rsa\s+4096 bits\s+\S+s\s+\S+s\s+([\d.]+)", out, re.M) or re.search(
+        r"^\+F\d*:\d+:4096:[^:]*:[^:]*:([\d.]+)", out, re.M)  # fmt: skip
+    if m is None:
+        m = re.search(r"rsa\s+4096 bits.*?([\d.]+)\s+[\d.]+\s*$", out, re.M)
+    if m is None:
+        raise SystemExit(f"cannot parse openssl speed output:\n{out}")
+    return float(m.group(1))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=400)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("EHCERTS_WORKERS", "0") or 0),
+                    help="uvicorn worker processes (default: the server's default)")  # fmt: skip
+    ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = ap.parse_args()
+
+    cores = os.cpu_count() or 1
+    keys = client_keys(args.count)
+    data = Path(tempfile.mkdtemp(prefix="ehcerts-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    eid = prepare_data_dir(data, url)
+    server = start_server(data, port, args.workers)
+    try:
+        tokens = build_tokens(url, eid, keys)
+        elapsed, latencies, statuses = asyncio.run(fire(url, tokens, args.concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with sqlite3.connect(data / "ehcerts.db") as db:
+        issued = db.execute("SELECT count(*) FROM certificates WHERE status = 'issued' "
+                            "AND request_id IS NOT NULL").fetchone()[0]  # fmt: skip
+        serials = db.execute("SELECT count(DISTINCT serial) FROM certificates").fetchone()[0]
+        rows = db.execute("SELECT count(*) FROM certificates").fetchone()[0]
+    if not args.keep:
+        shutil.rmtree(data, ignore_errors=True)
+    ceiling_one = openssl_speed(1)
+    ceiling_all = openssl_speed(cores) if cores > 1 else ceiling_one
+    rate = len(latencies) / elapsed
+    ok = statuses.get(201, 0)
+
+    print(f"issuance over HTTP, SQLite (WAL, synchronous=FULL), {cores} cores, {args.count} requests, "
+          f"concurrency {args.concurrency}, server workers {args.workers or 'default'}")  # fmt: skip
+    print(f"{'metric':40} {'value':>12}")
+    print(f"{'-' * 40} {'-' * 12}")
+    rows_out = [
+        ("certificates issued (HTTP 201)", f"{ok}"),
+        ("other statuses", ", ".join(f"{k}:{v}" for k, v in sorted(statuses.items()) if k != 201) or "none"),
+        ("issued rows / distinct serials / rows", f"{issued}/{serials}/{rows}"),
+        ("throughput (certificates/s)", f"{rate:.1f}"),
+        ("latency p50 (ms)", f"{statistics.median(latencies) * 1000:.1f}"),
+        ("latency p99 (ms)", f"{pct(latencies, 0.99) * 1000:.1f}"),
+        ("openssl speed rsa4096, 1 core (signs/s)", f"{ceiling_one:.1f}"),
+        (f"openssl speed rsa4096, -multi {cores} (signs/s)", f"{ceiling_all:.1f}"),
+        ("ours / 1-core ceiling", f"{rate / ceiling_one:.0%}"),
+        (f"ours / {cores}-core ceiling", f"{rate / ceiling_all:.0%}"),
+    ]
+    for name, value in rows_out:
+        print(f"{name:40} {value:>12}")
+    print(f"goal: >= 100 certificates/s and >= 60% of the ceiling -> "
+          f"{'MET' if rate >= 100 and rate >= 0.6 * ceiling_all else 'NOT MET'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
