@@ -50,7 +50,7 @@ HYPO = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 STORED = (CertificateRequest, Certificate, OcspResponse, UsedRequestId, Crl, BlockedKey)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )

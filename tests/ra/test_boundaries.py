@@ -42,9 +42,10 @@ def _info(m, card, pki: str) -> dict:  # type: ignore[no-untyped-def]
 
 def test_renewal_window_boundaries(platform, clock, eid_factory, tmp_path: Path) -> None:
     people = {}
-    for ssin, last in ((A, "Aerts"), (B, "Bosmans"), (C, "Claes")):
-        add_doctor(platform, ssin, "Jan", last)
-        people[ssin] = eid_factory(ssin, "Jan", last, tmp=tmp_path)
+    for ssin in (A, B, C):
+        # default names: eid_factory caches cards per SSIN for the whole session, other tests expect them
+        add_doctor(platform, ssin)
+        people[ssin] = eid_factory(ssin, tmp=tmp_path)
     m = manager(platform, clock)
     first = {
         ssin: m.request(p.card, keystore_dir=keystore_dir(tmp_path), password="pw", contact=CONTACT)
@@ -119,7 +120,7 @@ def test_never_beyond_the_issuing_ca(platform, clock, eid_factory, tmp_path: Pat
     latest_start = add_months(ca_end + ONE_S, -36)
     assert max_not_after(latest_start, 36) == ca_end
     add_doctor(platform, A)
-    add_doctor(platform, B, "Piet", "Peeters")
+    add_doctor(platform, B)
     m = manager(platform, clock)
 
     # the last second at which a full 36-month certificate still fits: issued, ending with the CA
@@ -131,7 +132,7 @@ def test_never_beyond_the_issuing_ca(platform, clock, eid_factory, tmp_path: Pat
     # one second later it would outlive the CA: refused (not truncated), nothing stored, keystore removed
     clock.set(latest_start + ONE_S)
     before = _rows(platform)
-    person_b = eid_factory(B, "Piet", "Peeters", tmp=tmp_path)
+    person_b = eid_factory(B, tmp=tmp_path)
     folder = tmp_path / "refused"
     with pytest.raises(DomainError) as err:
         m.request(person_b.card, keystore_dir=folder, password="pw", contact=CONTACT)

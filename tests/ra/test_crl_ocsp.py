@@ -207,3 +207,20 @@ def _padding(resp: ocsp.OCSPResponse) -> tuple:  # type: ignore[type-arg]
     if resp.signature_algorithm_oid._name.startswith("ecdsa"):
         return (ec.ECDSA(algorithm),)
     return (padding.PKCS1v15(), algorithm)
+
+
+@pytest.mark.usefixtures("trust_citizen_ca")
+def test_crl_in_the_same_second_as_a_revocation(platform, clock, eid_factory, tmp_path: Path) -> None:
+    """Regression: a revocation at hh:mm:ss.4 and a CRL at hh:mm:ss.9 (the restart after a crash does exactly
+    this: reconcile, then publish). The CRL's thisUpdate is truncated to the second; the entry must be too."""
+    add_doctor(platform, SSIN)
+    person = eid_factory(SSIN, tmp=tmp_path)
+    out = manager(platform, clock).request(person.card, keystore_dir=keystore_dir(tmp_path), password="pw",
+                                           contact=CONTACT)  # fmt: skip
+    clock.advance(timedelta(milliseconds=400))
+    platform.certra.operator_revoke(PROD, out.public_key_identifier, "superseded", "operator:test")
+    clock.advance(timedelta(milliseconds=500))
+    crl = x509.load_der_x509_crl(platform.status.publish_crl(PROD).der)
+    assert out.certificate is not None
+    entry = crl.get_revoked_certificate_by_serial_number(out.certificate.serial_number)
+    assert entry is not None and entry.revocation_date_utc == crl.last_update_utc

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import utc
@@ -272,7 +272,15 @@ class EtkRaService:
             rows = (
                 s.execute(
                     select(EtkRecord)
-                    .where(EtkRecord.status.in_([st.value for st in _OPEN]))
+                    .where(
+                        EtkRecord.status.in_([st.value for st in _OPEN]),
+                        or_(
+                            EtkRecord.not_after < now,
+                            and_(
+                                EtkRecord.status == EtkState.IN_REQUEST, EtkRecord.challenge_expires_at < now
+                            ),
+                        ),
+                    )
                     .with_for_update()
                 )
                 .scalars()

@@ -100,7 +100,8 @@ class CertificateRequest(Base):
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(24))
     automatically_validated: Mapped[bool] = mapped_column(Boolean)
-    replaces_certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), nullable=True)
+    # no foreign key: certificates already reference requests, and a cycle cannot be created on SQLite
+    replaces_certificate_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     requested_at: Mapped[datetime]
@@ -116,9 +117,7 @@ class Certificate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("issuers.id"))
     serial: Mapped[str] = mapped_column(String(42))  # lower-case hex, no leading zeros
-    request_id: Mapped[str | None] = mapped_column(
-        ForeignKey("certificate_requests.id", use_alter=True), nullable=True, index=True
-    )
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("certificate_requests.id"), nullable=True, index=True)
     environment: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)  # signing | issued | revoked
     subject_dn: Mapped[str] = mapped_column(Text, index=True)
