@@ -208,6 +208,7 @@ def start_live_server(data_dir: Path, *, port: int, extra_env: dict[str, str] | 
         "EHCERTS_CA_PASSPHRASE": PASSPHRASE,
         "EHCERTS_PORT": str(port),
         "EHCERTS_PUBLIC_BASE_URL": url,
+        "EHCERTS_WORKERS": "1",  # crash tests kill "the server": one process; multi-worker tests override
         **(extra_env or {}),
     }
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process

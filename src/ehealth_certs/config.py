@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8443
     public_base_url: str | None = None
+    workers: int | None = None  # server worker processes; default one per core
 
     # CA key passphrase: an external source is required in production mode
     ca_passphrase: SecretStr | None = None

@@ -62,6 +62,7 @@ class Platform:
         self.etkra.expire()  # ETKs of expired certificates, lapsed challenges
         self.trustlists.refresh()  # a CA registered or withdrawn, or NextUpdate near: republish
         self.mail.deliver()  # the outbox: registry notices and other mail, retried with backoff
+        self.certra.forget_used_request_ids()
 
     def close(self) -> None:
         self.rt.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +54,9 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8443).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default EHCERTS_WORKERS, else 1 per core).")
+    ] = None,
 ) -> None:
     """Start the platform (creates the development PKI on first start) and print its URL."""
     import uvicorn
@@ -67,19 +71,27 @@ def serve(
     if port:
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    count = workers or settings.workers or os.cpu_count() or 1
     platform = Platform.start(settings, create_pki=True)
     platform.maintenance(reconcile_after=timedelta(0))  # nothing is in flight before we serve
     typer.echo(f"ehealth-certs is serving on {settings.base_url}  (data: {settings.data_dir.resolve()})")
-    typer.echo(f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz")
-    uvicorn.run(
-        create_app(platform),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    typer.echo(f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz   workers: {count}")
+    common: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+        "access_log": False, "log_level": "warning",
+    }  # fmt: skip
+    if count == 1:
+        import gc
+
+        app = create_app(platform)
+        gc.collect()
+        gc.freeze()  # start-up objects leave the collector's view: shorter pauses while serving
+        uvicorn.run(app, **common)
+        return
+    platform.close()  # each worker builds its own platform from the same environment
+    os.environ["EHCERTS_DATA_DIR"] = str(settings.data_dir)
+    os.environ["EHCERTS_HOST"], os.environ["EHCERTS_PORT"] = settings.host, str(settings.port)
+    uvicorn.run("ehealth_certs.web.app:worker_app", factory=True, workers=count, **common)
 
 
 @handle_errors

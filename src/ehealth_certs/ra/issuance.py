@@ -48,6 +48,16 @@ def failpoint(name: str) -> None:
 
 
 @dataclass(frozen=True)
+class Intent:
+    """A recorded intent: the certificate row exists (status ``signing``); the signature does not yet."""
+
+    request_id: str
+    environment: Environment
+    cert_id: int
+    prepared: pki_issuer.PreparedCertificate
+
+
+@dataclass(frozen=True)
 class Issued:
     certificate_id: int
     certificate: x509.Certificate
@@ -59,29 +69,41 @@ class IssuanceService:
         self.status = status
         self.on_issued: list[Callable[[Session, Certificate], None]] = []
 
-    def _record_intent(self, s: Session, req: CertificateRequest) -> tuple[int, pki_issuer.PreparedCertificate]:
-        env = Environment(req.environment)
-        er = self.rt.environments[env]
-        csr = x509.load_der_x509_csr(req.csr_der)
-        public_key = csr.public_key()
-        profile = leaf_profile(env)
-        now = self.rt.clock.now()
-        not_before, not_after = validity_window(profile, now, er.issuing.certificate.not_valid_after_utc)
-        crl_url, ocsp_url, ca_issuers_url = leaf_urls(env, self.rt.settings.base_url)
-        serial = pki_issuer.random_serial()
-        prepared = pki_issuer.prepare_leaf(
+    def prepare(
+        self, environment: Environment, holder: EHealthName, public_key: object
+    ) -> pki_issuer.PreparedCertificate:
+        """Build and lint the to-be-signed certificate (no database: callers do it before taking locks).
+        The subject comes from RA-verified data, never from the CSR."""
+        er = self.rt.environments[environment]
+        profile = leaf_profile(environment)
+        not_before, not_after = validity_window(
+            profile, self.rt.clock.now(), er.issuing.certificate.not_valid_after_utc
+        )
+        crl_url, ocsp_url, ca_issuers_url = leaf_urls(environment, self.rt.settings.base_url)
+        return pki_issuer.prepare_leaf(
             ca=er.issuing,
             profile=profile,
-            # the subject comes from RA-verified data, never from the CSR
-            subject=build_subject(EHealthName(req.actor_type, req.actor_id, req.holder_name, req.application_id)),
+            subject=build_subject(holder),
             public_key=public_key,  # type: ignore[arg-type]
-            serial=serial,
+            serial=pki_issuer.random_serial(),
             not_before=not_before,
             not_after=not_after,
             crl_url=crl_url,
             ocsp_url=ocsp_url,
             ca_issuers_url=ca_issuers_url,
         )
+
+    def _record_intent(
+        self, s: Session, req: CertificateRequest, prepared: pki_issuer.PreparedCertificate | None
+    ) -> tuple[int, pki_issuer.PreparedCertificate]:
+        env = Environment(req.environment)
+        er = self.rt.environments[env]
+        public_key = x509.load_der_x509_csr(req.csr_der).public_key()
+        if prepared is None:
+            holder = EHealthName(req.actor_type, req.actor_id, req.holder_name, req.application_id)
+            prepared = self.prepare(env, holder, public_key)
+        now = self.rt.clock.now()
+        serial = prepared.serial
         cert = Certificate(
             issuer_id=er.issuer_ids["issuing"],
             serial=format(serial, "x"),
@@ -108,37 +130,38 @@ class IssuanceService:
         )
         return cert.id, prepared
 
-    def issue(self, request_id: str, *, session: Session | None = None) -> Issued:
-        """Issue the certificate of an APPROVED request.
-
-        With ``session``, the intent is recorded in the caller's open transaction, which is committed here,
-        before signing (one fsync for request and intent together).
-        """
+    def record_intent(
+        self, session: Session, request_id: str, prepared: pki_issuer.PreparedCertificate | None = None
+    ) -> Intent:
+        """Step 1 inside the caller's transaction (request and intent then commit together, one fsync).
+        The caller must call ``complete`` after its commit, outside the transaction."""
+        req = session.get(CertificateRequest, request_id)
+        if req is None:
+            raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
+        if req.status != RequestState.APPROVED:
+            raise DomainError(ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED")
         try:
-            if session is not None:
-                req = session.get(CertificateRequest, request_id)
-                if req is None:
-                    raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
-                cert_id, prepared = self._record_intent(session, req)
-                session.commit()
-            else:
-                with self.rt.db.transaction() as s:
-                    req = s.get(CertificateRequest, request_id)
-                    if req is None:
-                        raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
-                    if req.status != RequestState.APPROVED:
-                        raise DomainError(
-                            ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED"
-                        )
-                    cert_id, prepared = self._record_intent(s, req)
+            cert_id, prepared = self._record_intent(session, req, prepared)
         except IntegrityError as exc:  # 159 random bits: a collision means something is badly wrong
             raise DomainError(ErrorKind.INTERNAL, "serial number collision; nothing was signed") from exc
+        return Intent(request_id, Environment(req.environment), cert_id, prepared)
+
+    def issue(self, request_id: str) -> Issued:
+        """Issue the certificate of an APPROVED request: intent (own transaction), then ``complete``."""
+        with self.rt.db.transaction() as s:
+            intent = self.record_intent(s, request_id)
+        return self.complete(intent)
+
+    def complete(self, intent: Intent) -> Issued:
+        """Steps 2 and 3: sign once, then store (second transaction). Runs outside any transaction, so the
+        database's write lock is not held during the signature."""
+        request_id, env, cert_id, prepared = intent.request_id, intent.environment, intent.cert_id, intent.prepared
         failpoint("issuance.after_intent")
-        env = Environment(req.environment)
         er = self.rt.environments[env]
         certificate = pki_issuer.sign_prepared(er.issuing, prepared)
         failpoint("issuance.after_sign")
         der = certificate.public_bytes(serialization.Encoding.DER)
+        good = self.status.presign(env, format(prepared.serial, "x"))  # outside the write lock
         with self.rt.db.transaction() as s:
             cert = s.get(Certificate, cert_id)
             assert cert is not None
@@ -151,7 +174,7 @@ class IssuanceService:
             cert.der = der
             cert.issued_at = self.rt.clock.now()
             req2.status = transition_request(req2.status, RequestState.ISSUED)
-            ocsp = self.status.sign_response(s, cert)
+            ocsp = self.status.store_response(s, cert, good)
             self.rt.audit.append(
                 s,
                 actor="system",

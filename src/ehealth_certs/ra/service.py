@@ -140,17 +140,13 @@ class CertRaService:
         self.info_hooks: list[Callable[[Session, CertificateRequest, Certificate | None, dict[str, Any]], None]] = []
 
     # -- signed requests ----------------------------------------------------------------------------
-    def _verify(self, s: Session, token: str, role: str) -> SignedRequest:
-        """Verify an eID-signed request and record its id (replay refused) in the session ``s``.
-
-        Call it before ``s`` has touched the database: a refusal is audited in a transaction of its own,
-        which must not wait behind ``s``.
-        """
+    def _authenticate(self, token: str, role: str) -> SignedRequest:
+        """Verify an eID-signed request (no database work, except auditing a refusal on its own)."""
         try:
             cas = self.trust.citizen_cas()
             if not cas:
                 raise DomainError(ErrorKind.UNTRUSTED_SIGNER, "this platform trusts no Citizen CA yet")
-            signed = EidVerifier(cas).verify(
+            return EidVerifier(cas).verify(
                 token,
                 now=self.rt.clock.now(),
                 role=role,
@@ -168,8 +164,10 @@ class CertRaService:
                     detail=exc.detail,
                 )
             raise
+
+    def _consume(self, s: Session, signed: SignedRequest) -> None:
+        """Record the signed request's id: a request is accepted once (ids are kept an hour)."""
         now = self.rt.clock.now()
-        s.execute(delete(UsedRequestId).where(UsedRequestId.expires_at < now))
         if s.get(UsedRequestId, signed.request_id) is not None:
             raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one")
         s.add(UsedRequestId(id=signed.request_id, expires_at=now + timedelta(hours=1)))
@@ -177,7 +175,18 @@ class CertRaService:
             s.flush()
         except IntegrityError as exc:
             raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one") from exc
+
+    def _verify(self, s: Session, token: str, role: str) -> SignedRequest:
+        """Authenticate, then record the request id in ``s`` (call before ``s`` has touched the database)."""
+        signed = self._authenticate(token, role)
+        self._consume(s, signed)
         return signed
+
+    def forget_used_request_ids(self) -> int:
+        """Maintenance: drop request ids older than the signature age limit allows to come back."""
+        with self.rt.db.transaction() as s:
+            result = s.execute(delete(UsedRequestId).where(UsedRequestId.expires_at < self.rt.clock.now()))
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def _verified(self, token: str, role: str) -> SignedRequest:
         """Verify and record the request id in a transaction of its own (read-only operations)."""
@@ -280,13 +289,27 @@ class CertRaService:
         return mandate is not None, None
 
     def generate_certificate(self, environment: Environment, token: str) -> dict[str, Any]:
+        # Everything that needs no database comes first: SQLite's write lock is taken by the first statement.
+        signed = self._authenticate(token, "signature")
+        body = signed.body
+        contract = _dict(body, "contract")
+        signer = self._signer(_dict(contract, "signer"))
+        actor = parse_actor(_dict(contract, "certificateIdentifier"))
+        try:
+            csr_der = base64.b64decode(_str(body, "csr"), validate=True)
+        except ValueError as exc:
+            raise DomainError(ErrorKind.BAD_CSR, "csr is not valid base64") from exc
+        csr = parse_csr(csr_der)
+        check_public_key(csr.public_key)
+        spki = spki_sha256(csr.public_key)
+        pki = public_key_identifier(csr.public_key).hex()
+        contact = _contact(body.get("contactData"))
+        with self.rt.db.read() as rs:
+            name = self._subject_for(rs, actor, signer)
+        # built and linted before the write lock; used only if the request is validated automatically
+        prepared = self.issuance.prepare(environment, name, csr.public_key)
         with self.rt.db.transaction() as s:
-            signed = self._verify(s, token, "signature")
-            body = signed.body
-            contract = _dict(body, "contract")
-            signer = self._signer(_dict(contract, "signer"))
-            actor = parse_actor(_dict(contract, "certificateIdentifier"))
-            name = self._subject_for(s, actor, signer)
+            self._consume(s, signed)
             subject = build_subject(name)
             dn = subject.rfc4514_string()
             contracts.require_unchanged(
@@ -300,18 +323,10 @@ class CertRaService:
             )
             if signed.identity.ssin != signer["ssin"]:
                 raise DomainError(ErrorKind.NOT_ENTITLED, "the eID that signed is not the contract's signer")
-            try:
-                csr_der = base64.b64decode(_str(body, "csr"), validate=True)
-            except ValueError as exc:
-                raise DomainError(ErrorKind.BAD_CSR, "csr is not valid base64") from exc
-            csr = parse_csr(csr_der)
-            check_public_key(csr.public_key)
             if not names_equal(csr.subject, subject):
                 raise DomainError(ErrorKind.CONTRACT_MISMATCH, "the CSR subject differs from the contract DN")
-            spki = spki_sha256(csr.public_key)
             if s.get(BlockedKey, spki) is not None:
                 raise DomainError(ErrorKind.WEAK_KEY, "this key was revoked for key compromise", check="compromised")
-            pki = public_key_identifier(csr.public_key).hex()
             if s.execute(
                 select(CertificateRequest.id).where(CertificateRequest.public_key_identifier == pki)
             ).first():
@@ -358,7 +373,7 @@ class CertRaService:
                 spki_sha256=spki,
                 csr_der=csr.der,
                 contract=contract,
-                contact=_contact(body.get("contactData")),
+                contact=contact,
                 base_service_usage=usage,
                 signer_ssin=signed.identity.ssin,
                 project_id=project_id,
@@ -385,8 +400,10 @@ class CertRaService:
                 "automaticallyValidated": auto,
                 "replacesCertificate": replaces.public_key_identifier if replaces else None,
             }
-            if auto:
-                self.issuance.issue(req.id, session=s)
+            intent = self.issuance.record_intent(s, req.id, prepared) if auto else None
+        # committed: request and intent together; the signature happens outside the transaction
+        if intent is not None:
+            self.issuance.complete(intent)
         return result
 
     # -- GetCertificate -----------------------------------------------------------------------------

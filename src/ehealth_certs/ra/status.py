@@ -36,6 +36,13 @@ REASONS: dict[str, x509.ReasonFlags] = {
 
 
 @dataclass(frozen=True)
+class Presigned:
+    der: bytes
+    this_update: datetime
+    next_update: datetime
+
+
+@dataclass(frozen=True)
 class _IssuerKey:
     environment: Environment
     issuer_id: int
@@ -55,29 +62,48 @@ class StatusService:
                 self._issuers[(alg, name_hash, key_hash)] = _IssuerKey(env, er.issuer_ids["issuing"])
 
     # -- OCSP -------------------------------------------------------------------------------------
-    def sign_response(self, session: Session, cert: Certificate) -> OcspResponse:
-        """(Re-)sign the response for one certificate row and store it; call inside the caller's transaction."""
-        env = Environment(cert.environment)
-        er = self.rt.environments[env]
+    def presign(
+        self,
+        environment: Environment,
+        serial_hex: str,
+        *,
+        revoked_at: datetime | None = None,
+        reason: str | None = None,
+    ) -> Presigned:
+        """Sign a response without touching the database ("good", or "revoked" when ``revoked_at``)."""
+        er = self.rt.environments[environment]
         now = self.rt.clock.now()
-        revoked = cert.status == CertState.REVOKED
+        next_update = now + timedelta(hours=self.rt.settings.ocsp_validity_hours)
         der = pki_issuer.sign_ocsp_response(
             er.pki.ocsp,
             issuer_certificate=er.issuing.certificate,
-            serial=int(cert.serial, 16),
-            status="revoked" if revoked else "good",
-            revoked_at=cert.revoked_at if revoked else None,
-            reason=REASONS.get(cert.revocation_reason or "") if revoked else None,
+            serial=int(serial_hex, 16),
+            status="revoked" if revoked_at is not None else "good",
+            revoked_at=revoked_at,
+            reason=REASONS.get(reason or "") if revoked_at is not None else None,
             this_update=now,
-            next_update=now + timedelta(hours=self.rt.settings.ocsp_validity_hours),
+            next_update=next_update,
         )
+        return Presigned(der, now, next_update)
+
+    def store_response(self, session: Session, cert: Certificate, signed: Presigned) -> OcspResponse:
         row = session.get(OcspResponse, cert.id)
         if row is None:
             row = OcspResponse(certificate_id=cert.id, issuer_id=cert.issuer_id, serial=cert.serial)
             session.add(row)
-        row.der, row.this_update = der, now
-        row.next_update = now + timedelta(hours=self.rt.settings.ocsp_validity_hours)
+        row.der, row.this_update, row.next_update = signed.der, signed.this_update, signed.next_update
         return row
+
+    def sign_response(self, session: Session, cert: Certificate) -> OcspResponse:
+        """(Re-)sign the response for one certificate row and store it; call inside the caller's transaction."""
+        revoked = cert.status == CertState.REVOKED
+        signed = self.presign(
+            Environment(cert.environment),
+            cert.serial,
+            revoked_at=(cert.revoked_at or self.rt.clock.now()) if revoked else None,
+            reason=cert.revocation_reason if revoked else None,
+        )
+        return self.store_response(session, cert, signed)
 
     def remember(self, issuer_id: int, serial_hex: str, der: bytes) -> None:
         """Make a committed response visible to this process at once."""

@@ -6,7 +6,10 @@ commit happens when the block ends without an error.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +61,16 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # SQLite has one writer at a time and its busy handler polls with sleeps of up to 100 ms, so a queue
+        # of writers wakes late. Writers queue here instead: a thread lock within the process and an flock
+        # across processes (workers, operator commands) wake the next writer at once.
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._flock_path: str | None = None
+        if self.is_sqlite:
+            db_path = url.split("///", 1)[-1]
+            if db_path and db_path != ":memory:":
+                self._flock_path = db_path + ".writelock"
 
     def check_durability(self) -> None:
         """Refuse to run on settings that could lose an acknowledged commit."""
@@ -86,17 +99,38 @@ class Database:
             )
 
     @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        if not self.is_sqlite:
+            yield
+            return
+        with self._write_lock:
+            depth: int = getattr(self._local, "depth", 0)
+            fd = None
+            if depth == 0 and self._flock_path is not None:
+                fd = os.open(self._flock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits at the end, rolls back on any exception."""
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._serialised():
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

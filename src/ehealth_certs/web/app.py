@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,14 +33,22 @@ log = logging.getLogger(__name__)
 EXTRA_ROUTERS: list[Callable[[FastAPI], None]] = []
 
 
-def create_app(platform: Platform, *, maintenance_interval: float | None = 15.0) -> Any:
-    """Build the app. ``maintenance_interval``: seconds between background rounds (None: no background task)."""
+def create_app(
+    platform: Platform, *, maintenance_interval: float | None = 15.0, leader_lock: Path | None = None
+) -> Any:
+    """Build the app.
+
+    ``maintenance_interval``: seconds between background rounds (None: no background task).
+    ``leader_lock``: with several worker processes, only the one holding this file lock runs the
+    maintenance rounds (CRLs, OCSP re-signing, trusted lists, mail); every worker still reloads the OCSP
+    responses that the others stored.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = None
         if maintenance_interval is not None:
-            task = asyncio.create_task(_maintenance_loop(platform, maintenance_interval))
+            task = asyncio.create_task(_maintenance_loop(platform, maintenance_interval, leader_lock))
         try:
             yield
         finally:
@@ -119,10 +128,45 @@ def _health(platform: Platform) -> dict[str, str]:
     return checks
 
 
-async def _maintenance_loop(platform: Platform, interval: float) -> None:
+def _try_lead(path: Path) -> Any:
+    """Take the maintenance leadership (a non-blocking exclusive lock held while the process lives)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - kept open: the lock lives as long as the file descriptor
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+async def _maintenance_loop(platform: Platform, interval: float, leader_lock: Path | None) -> None:
+    lead: Any = True if leader_lock is None else None
     while True:
         try:
-            await run_in_threadpool(platform.maintenance)
+            if lead is None and leader_lock is not None:
+                lead = _try_lead(leader_lock)
+            if lead:
+                await run_in_threadpool(platform.maintenance)
+            else:
+                await run_in_threadpool(platform.status.load_responses)
         except Exception:
             log.exception("maintenance round failed")
         await asyncio.sleep(interval)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (``uvicorn --factory``): settings from the environment; the parent
+    (``ehcerts serve``) has already migrated the database, created the PKI and reconciled."""
+    import gc
+
+    from ehealth_certs.config import Settings
+
+    settings = Settings()
+    platform = Platform.start(settings, create_pki=False)
+    app = create_app(platform, leader_lock=settings.data_dir / "maintenance.lock")
+    gc.collect()
+    gc.freeze()  # start-up objects leave the collector's view: shorter pauses while serving
+    return app
