@@ -34,7 +34,7 @@ DEBIAN_BUILD_PACKAGES = ["libxmlsec1-dev", "pkg-config"]  # python-xmlsec builds
 
 def _run(cmd: list[str], **kw: object) -> None:
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]  # noqa: S603
+    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
 
 
 def _ensure_venv(extras: str) -> None:
@@ -58,12 +58,16 @@ def _ensure_debian_packages() -> None:
         sys.exit(f"dev.py: missing tools {missing}; install them with apt-get (needs root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-    _run(["apt-get", "install", "-y", "-q", *missing, *DEBIAN_BUILD_PACKAGES], env=env, stdout=subprocess.DEVNULL)
+    _run(
+        ["apt-get", "install", "-y", "-q", *missing, *DEBIAN_BUILD_PACKAGES],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def serve(args: list[str]) -> int:
     _ensure_venv("")
-    return subprocess.call([str(BIN / "ehcerts"), "serve", *args])  # noqa: S603
+    return subprocess.call([str(BIN / "ehcerts"), "serve", *args])
 
 
 def test(args: list[str]) -> int:
@@ -76,7 +80,7 @@ def test(args: list[str]) -> int:
     ]
     for step in steps:
         print("+", " ".join(step), flush=True)
-        rc = subprocess.call(step, cwd=ROOT)  # noqa: S603
+        rc = subprocess.call(step, cwd=ROOT)
         if rc != 0:
             return rc
     return 0

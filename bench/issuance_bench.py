@@ -87,7 +87,9 @@ def prepare_data_dir(data: Path, url: str) -> Path:
         now = SystemClock().now()
         ca = create_citizen_ca(now=now)
         p.trust.add("bench-citizen-ca", ca[0].public_bytes(serialization.Encoding.PEM))
-        import_organisations(p.rt, f"type,number,name\n{ORG[0]},{ORG[1]},{ORG[2]}\n".encode(), operator="bench")
+        import_organisations(
+            p.rt, f"type,number,name\n{ORG[0]},{ORG[1]},{ORG[2]}\n".encode(), operator="bench"
+        )
         add_mandate(p.rt, ssin=SIGNER[0], id_type=ORG[0], number=ORG[1], operator="bench")
         eid = create_test_eid(ssin=SIGNER[0], first_name=SIGNER[1], last_name=SIGNER[2], ca=ca, now=now)
         path = data / "signer.eid"

@@ -15,7 +15,7 @@ from ehealth_certs.errors import DomainError, ErrorKind
 log = logging.getLogger(__name__)
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "password", "secret", "passphrase", "test", "admin", "xxx"}
-DEV_PASSPHRASE_FILE = "ca-passphrase.dev"
+DEV_PASSPHRASE_FILE = "ca-passphrase.dev"  # noqa: S105 - a file name, not a secret
 
 
 class Mode(StrEnum):

@@ -76,9 +76,11 @@ class PkiStore:
                 ) from exc
             signer = SoftwareSigner.from_encrypted_file(folder / f"{role}.key.pem", self.passphrase)
             spki = serialization.PublicFormat.SubjectPublicKeyInfo
-            if signer.public_key.public_bytes(serialization.Encoding.DER, spki) != cert.public_key().public_bytes(
+            if signer.public_key.public_bytes(
                 serialization.Encoding.DER, spki
-            ):
-                raise DomainError(ErrorKind.CONFIGURATION, f"{environment} {role}: key does not match certificate")
+            ) != cert.public_key().public_bytes(serialization.Encoding.DER, spki):
+                raise DomainError(
+                    ErrorKind.CONFIGURATION, f"{environment} {role}: key does not match certificate"
+                )
             parts[role] = CaKey(certificate=cert, signer=signer)
         return EnvironmentPki(**parts)

@@ -94,7 +94,9 @@ class Runtime:
                     cert: x509.Certificate = getattr(er.pki, role).certificate
                     ski = _ski_hex(cert)
                     row = s.execute(
-                        select(Issuer).where(Issuer.environment == env.value, Issuer.role == role, Issuer.ski == ski)
+                        select(Issuer).where(
+                            Issuer.environment == env.value, Issuer.role == role, Issuer.ski == ski
+                        )
                     ).scalar_one_or_none()
                     if row is None:
                         name_hash = hashlib.sha1(cert.subject.public_bytes()).hexdigest()  # noqa: S324

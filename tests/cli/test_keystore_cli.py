@@ -75,7 +75,9 @@ def test_show_lists_entries_as_json(keystore_file: Path) -> None:
 
 def test_missing_file_gives_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["keystore", "show", "--keystore", str(tmp_path / "nope.p12")], env={"EHCERTS_KEYSTORE_PASSWORD": "x"}
+        app,
+        ["keystore", "show", "--keystore", str(tmp_path / "nope.p12")],
+        env={"EHCERTS_KEYSTORE_PASSWORD": "x"},
     )
     assert result.exit_code != 0
     assert result.output.startswith("error: ")

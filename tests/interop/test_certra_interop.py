@@ -70,7 +70,9 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, live_pki_template: Path, live_port: int) -> Iterator[World]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, live_pki_template: Path, live_port: int
+) -> Iterator[World]:
     import shutil
 
     folder = tmp_path_factory.mktemp("interop")
@@ -106,7 +108,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, live_pki_template: Path, liv
         assert doomed.certificate is not None
         manager.revoke(card, public_key_identifier_hex=doomed.public_key_identifier, reason="keyCompromise")
         server.cli("admin", "publish-crl")  # the operator's "now": the background loop would within 15 s
-        issuing = x509.load_der_x509_certificate(httpx.get(f"{server.url}/pki/production/issuing.crt").content)
+        issuing = x509.load_der_x509_certificate(
+            httpx.get(f"{server.url}/pki/production/issuing.crt").content
+        )
         root = x509.load_der_x509_certificate(httpx.get(f"{server.url}/pki/production/root.crt").content)
         yield World(server, folder, keystore, good, doomed.certificate, issuing, root)
     finally:
@@ -120,7 +124,9 @@ def _crl_url(cert: x509.Certificate) -> str:
 
 def _ocsp_url(cert: x509.Certificate) -> str:
     aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    return next(str(d.access_location.value) for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP)
+    return next(
+        str(d.access_location.value) for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP
+    )
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +143,9 @@ def crl_pem(world: World) -> Path:
 
 def test_openssl_and_keytool_read_the_cli_keystore(world: World) -> None:
     env = {"PW": KEYSTORE_PASSWORD}
-    info = run("openssl", "pkcs12", "-info", "-passin", "env:PW", "-noout", "-in", str(world.keystore), env=env)
+    info = run(
+        "openssl", "pkcs12", "-info", "-passin", "env:PW", "-noout", "-in", str(world.keystore), env=env
+    )
     assert info.returncode == 0, info.stderr
     assert "MAC: sha1" in info.stderr + info.stdout
     listing = run("keytool", "-list", "-v", "-storetype", "PKCS12", "-storepass:env", "PW", "-keystore",
@@ -210,12 +218,20 @@ def test_ocsp_malformed_and_get(world: World) -> None:
     got = httpx.get(f"{_ocsp_url(world.good)}/{b64}")
     assert got.status_code == 200
     answer = ocsp.load_der_ocsp_response(got.content)
-    assert answer.certificate_status is ocsp.OCSPCertStatus.GOOD and answer.serial_number == world.good.serial_number
+    assert (
+        answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+        and answer.serial_number == world.good.serial_number
+    )
     responder = answer.certificates[0]  # the delegated responder, issued by the CA it answers for
     assert responder.issuer == world.issuing.subject
-    assert ExtendedKeyUsageOID.OCSP_SIGNING in responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert (
+        ExtendedKeyUsageOID.OCSP_SIGNING
+        in responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
     bad = httpx.get(f"{_ocsp_url(world.good)}/{quote('not base64 !!', safe='')}")
-    assert ocsp.load_der_ocsp_response(bad.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert (
+        ocsp.load_der_ocsp_response(bad.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    )
 
 
 # -- pkilint (its command-line linters, not our wrapper) --------------------------------------------------------
@@ -236,8 +252,12 @@ def test_pkilint_certificates_chain_crl_and_ocsp(world: World, crl_pem: Path) ->
     issuing = world.pem("issuing", world.issuing)
     for name, cert in (("good", world.good), ("revoked", world.revoked), ("issuing", world.issuing)):
         assert _pkilint("lint_pkix_cert", str(world.pem(name, cert))) == [], name
-    assert _pkilint("lint_pkix_signer_signee_cert_chain", str(issuing), str(world.pem("good", world.good))) == []
-    assert _pkilint("lint_pkix_signer_signee_cert_chain", str(world.pem("root", world.root)), str(issuing)) == []
+    assert (
+        _pkilint("lint_pkix_signer_signee_cert_chain", str(issuing), str(world.pem("good", world.good))) == []
+    )
+    assert (
+        _pkilint("lint_pkix_signer_signee_cert_chain", str(world.pem("root", world.root)), str(issuing)) == []
+    )
     assert _pkilint("lint_crl", "-t", "CRL", "-p", "BR", str(crl_pem)) == []
     for name, cert in (("good", world.good), ("revoked", world.revoked)):
         request = ocsp.OCSPRequestBuilder().add_certificate(cert, world.issuing, SHA1()).build()
@@ -269,7 +289,10 @@ def test_dn_and_profile_match_the_ehealth_production_certificate(world: World) -
     text = run("openssl", "x509", "-noout", "-text", "-in", str(world.pem("good", cert))).stdout
     assert "Version: 3 (0x2)" in text and "Signature Algorithm: sha256WithRSAEncryption" in text
     assert "Public-Key: (2048 bit)" in text and "Exponent: 65537 (0x10001)" in text
-    assert "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation, Key Encipherment" in text
+    assert (
+        "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation, Key Encipherment"
+        in text
+    )
     assert "TLS Web Client Authentication, E-mail Protection" in text
     assert "X509v3 Basic Constraints: critical\n                CA:FALSE" in text
     assert "Certificate Policies" not in text

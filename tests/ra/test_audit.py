@@ -26,7 +26,9 @@ VERIFY_FAILED = 8
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, pki_template: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def data_dir(
+    tmp_path: Path, pki_template: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A SQLite data directory with a few dozen audit entries written by the real services."""
     data = tmp_path / "data"
     shutil.copytree(pki_template, data / "pki")
@@ -101,7 +103,12 @@ def test_truncated_log_is_detected_by_the_head_anchor(data_dir: Path) -> None:
     sql(data_dir, "DELETE FROM audit_events WHERE seq = ?", n)
     code, out = verify()
     assert code == VERIFY_FAILED
-    assert out == [{"seq": n, "problem": f"missing: the head anchor names entry {n}, the log ends at {n - 1} (truncated)"}]
+    assert out == [
+        {
+            "seq": n,
+            "problem": f"missing: the head anchor names entry {n}, the log ends at {n - 1} (truncated)",
+        }
+    ]
 
 
 def test_rewritten_last_entry_is_detected_by_the_head_anchor(data_dir: Path) -> None:
@@ -116,7 +123,9 @@ def test_rewritten_last_entry_is_detected_by_the_head_anchor(data_dir: Path) -> 
         ev = s.get(AuditEvent, n)
         assert ev is not None
         ev.actor = "operator:mallory"
-        ev.hash = _entry_hash(ev.seq, ev.at, ev.actor, ev.action, ev.object, ev.outcome, ev.details, ev.prev_hash)
+        ev.hash = _entry_hash(
+            ev.seq, ev.at, ev.actor, ev.action, ev.object, ev.outcome, ev.details, ev.prev_hash
+        )
     db.dispose()
     code, out = verify()
     assert code == VERIFY_FAILED

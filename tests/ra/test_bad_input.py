@@ -50,7 +50,11 @@ HYPO = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 STORED = (CertificateRequest, Certificate, OcspResponse, UsedRequestId, Crl, BlockedKey)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
@@ -72,12 +76,16 @@ class Snapshot:
 
     def _counts(self) -> dict[str, int]:
         with self.platform.rt.db.read() as s:
-            return {m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one() for m in STORED}
+            return {
+                m.__tablename__: s.execute(select(func.count()).select_from(m)).scalar_one() for m in STORED
+            }
 
     def assert_nothing_stored(self) -> None:
         assert self._counts() == self.counts
         with self.platform.rt.db.read() as s:
-            actions = set(s.execute(select(AuditEvent.action).where(AuditEvent.seq > self.audit_seq)).scalars())
+            actions = set(
+                s.execute(select(AuditEvent.action).where(AuditEvent.seq > self.audit_seq)).scalars()
+            )
         assert actions <= {"auth.failed"}, actions
 
 
@@ -92,7 +100,9 @@ def web(platform: Any) -> TestClient:
 
 
 @pytest.fixture
-def good_request(platform: Any, clock: Any, eid_factory: Any, tmp_path: Path, web: TestClient) -> tuple[Any, dict]:
+def good_request(
+    platform: Any, clock: Any, eid_factory: Any, tmp_path: Path, web: TestClient
+) -> tuple[Any, dict]:
     """A doctor's eID and a valid GenerateCertificate body (not sent)."""
     add_doctor(platform, SSIN)
     person = eid_factory(SSIN, tmp=tmp_path)
@@ -114,7 +124,10 @@ def test_raw_garbage_bodies(platform: Any, web: TestClient) -> None:
     snap = Snapshot(platform)
 
     @HYPO
-    @given(path=st.sampled_from(SIGNED + UNSIGNED), body=st.binary(max_size=3000) | st.text(max_size=300).map(str.encode))
+    @given(
+        path=st.sampled_from(SIGNED + UNSIGNED),
+        body=st.binary(max_size=3000) | st.text(max_size=300).map(str.encode),
+    )
     def attack(path: str, body: bytes) -> None:
         _assert_4xx(web.post(API + path, content=body, headers=JOSE))
 
@@ -184,7 +197,9 @@ def _mutate(data: bytes, draw: Callable[[Any], Any]) -> bytes:
     return data[:i] + data[j:] + data[i:j]
 
 
-def test_signed_requests_with_mutated_csrs(platform: Any, clock: Any, web: TestClient, good_request: Any) -> None:
+def test_signed_requests_with_mutated_csrs(
+    platform: Any, clock: Any, web: TestClient, good_request: Any
+) -> None:
     card, body = good_request
     csr = base64.b64decode(body["csr"])
     snap = Snapshot(platform)
@@ -202,11 +217,15 @@ def test_signed_requests_with_mutated_csrs(platform: Any, clock: Any, web: TestC
     snap.assert_nothing_stored()
 
 
-def test_signed_requests_with_mutated_fields(platform: Any, clock: Any, web: TestClient, good_request: Any) -> None:
+def test_signed_requests_with_mutated_fields(
+    platform: Any, clock: Any, web: TestClient, good_request: Any
+) -> None:
     card, body = good_request
     snap = Snapshot(platform)
     not_a_string_list = json_values.filter(
-        lambda v: v is not None and v != [] and not (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        lambda v: (
+            v is not None and v != [] and not (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        )
     )
 
     @HYPO
@@ -262,11 +281,14 @@ def test_untrusted_and_expired_eids_are_refused_and_audited(platform: Any, clock
     snap.assert_nothing_stored()
     failures = _audited_failures(platform)
     assert [(f["outcome"], f["reason"]) for f in failures] == [
-        ("failure", "untrusted-signer"), ("failure", "expired")
+        ("failure", "untrusted-signer"),
+        ("failure", "expired"),
     ]
 
 
-def test_replayed_signed_request_is_refused(platform: Any, clock: Any, web: TestClient, good_request: Any) -> None:
+def test_replayed_signed_request_is_refused(
+    platform: Any, clock: Any, web: TestClient, good_request: Any
+) -> None:
     card, body = good_request
     token = signed_request(card, "signature", body, now=clock.now())
     first = web.post(f"{API}/certificates", content=token.encode(), headers=JOSE)

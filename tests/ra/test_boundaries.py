@@ -55,7 +55,10 @@ def test_renewal_window_boundaries(platform, clock, eid_factory, tmp_path: Path)
     assert cert_a is not None
     not_after = cert_a.not_valid_after_utc
     opens = not_after - REPLACEMENT_PERIOD
-    assert _info(m, people[A].card, first[A].public_key_identifier)["replacementPeriodStartDate"] == opens.isoformat()
+    assert (
+        _info(m, people[A].card, first[A].public_key_identifier)["replacementPeriodStartDate"]
+        == opens.isoformat()
+    )
 
     # window start - 1 s: refused, with the date, and nothing stored
     clock.set(opens - ONE_S)
@@ -77,8 +80,13 @@ def test_renewal_window_boundaries(platform, clock, eid_factory, tmp_path: Path)
     # both certificates are valid until the old one expires (inclusive), then only the new one
     for at, old_status in ((not_after, "VALID_ACTIVE"), (not_after + ONE_S, "EXPIRED")):
         clock.set(at)
-        statuses = {i["publicKeyIdentifier"]: i["authenticationCertificateStatus"] for i in m.status(people[A].card)}
-        assert statuses == {first[A].public_key_identifier: old_status, renewed.public_key_identifier: "VALID_ACTIVE"}
+        statuses = {
+            i["publicKeyIdentifier"]: i["authenticationCertificateStatus"] for i in m.status(people[A].card)
+        }
+        assert statuses == {
+            first[A].public_key_identifier: old_status,
+            renewed.public_key_identifier: "VALID_ACTIVE",
+        }
 
     # notAfter exactly: still a replacement
     clock.set(not_after)
@@ -91,12 +99,16 @@ def test_renewal_window_boundaries(platform, clock, eid_factory, tmp_path: Path)
     assert after.delivered and after.replaces_certificate is None
     with platform.rt.db.read() as s:
         req = s.execute(
-            select(CertificateRequest).where(CertificateRequest.public_key_identifier == after.public_key_identifier)
+            select(CertificateRequest).where(
+                CertificateRequest.public_key_identifier == after.public_key_identifier
+            )
         ).scalar_one()
         assert req.replaces_certificate_id is None
 
 
-@pytest.mark.parametrize(("environment", "months"), [(Environment.PRODUCTION, 36), (Environment.ACCEPTANCE, 12)])
+@pytest.mark.parametrize(
+    ("environment", "months"), [(Environment.PRODUCTION, 36), (Environment.ACCEPTANCE, 12)]
+)
 def test_validity_is_the_profile_period_inclusive(platform, clock, eid_factory, tmp_path: Path,
                                                   environment: Environment, months: int) -> None:  # fmt: skip
     add_doctor(platform, A)
@@ -109,7 +121,11 @@ def test_validity_is_the_profile_period_inclusive(platform, clock, eid_factory, 
     cert = out.certificate
     assert cert is not None
     assert cert.not_valid_before_utc == clock.now()
-    assert cert.not_valid_after_utc == add_months(clock.now(), months) - ONE_S == max_not_after(clock.now(), months)
+    assert (
+        cert.not_valid_after_utc
+        == add_months(clock.now(), months) - ONE_S
+        == max_not_after(clock.now(), months)
+    )
     # the inclusive length never exceeds the period: notAfter + 1 s is exactly `months` later
     assert cert.not_valid_after_utc + ONE_S == add_months(cert.not_valid_before_utc, months)
 

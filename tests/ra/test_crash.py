@@ -81,8 +81,8 @@ def test_crash_during_issuance_is_reconciled(failpoint: str, live_data_dir: Path
     keystore = next((tmp_path / "ks").glob("*.p12"))  # the key is kept: the outcome was unknown to the client
 
     with _db(live_data_dir) as db:
-        (request_id, request_status), = db.execute("SELECT id, status FROM certificate_requests").fetchall()
-        (abandoned_serial, status, der), = db.execute(
+        ((request_id, request_status),) = db.execute("SELECT id, status FROM certificate_requests").fetchall()
+        ((abandoned_serial, status, der),) = db.execute(
             "SELECT serial, status, der FROM certificates WHERE request_id = ?", (request_id,)
         ).fetchall()
     assert (request_status, status, der) == ("APPROVED", "signing", None)
@@ -92,7 +92,8 @@ def test_crash_during_issuance_is_reconciled(failpoint: str, live_data_dir: Path
     with _db(live_data_dir) as db:
         rows = db.execute(
             "SELECT serial, status, revocation_reason, der IS NOT NULL FROM certificates WHERE request_id = ? "
-            "ORDER BY id", (request_id,)
+            "ORDER BY id",
+            (request_id,),
         ).fetchall()
         duplicates = db.execute(
             "SELECT issuer_id, serial FROM certificates GROUP BY issuer_id, serial HAVING count(*) > 1"
@@ -121,7 +122,9 @@ def test_crash_during_issuance_is_reconciled(failpoint: str, live_data_dir: Path
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "Response verify OK" in answer.stderr + answer.stdout, answer
-    assert f"0x{abandoned_serial}: revoked" in answer.stdout.replace(f"0x{abandoned_serial.upper()}", f"0x{abandoned_serial}")
+    assert f"0x{abandoned_serial}: revoked" in answer.stdout.replace(
+        f"0x{abandoned_serial.upper()}", f"0x{abandoned_serial}"
+    )
     assert "Reason: superseded" in answer.stdout
     crl = x509.load_der_x509_crl(httpx.get(f"{server.url}/pki/production/crl").content)
     assert crl.get_revoked_certificate_by_serial_number(int(abandoned_serial, 16)) is not None

@@ -161,7 +161,9 @@ def test_ocsp_matrix(platform, clock, eid_factory, tmp_path: Path) -> None:
     web = http_client(platform)
 
     def post(body: bytes) -> ocsp.OCSPResponse:
-        r = web.post("/pki/production/ocsp", content=body, headers={"Content-Type": "application/ocsp-request"})
+        r = web.post(
+            "/pki/production/ocsp", content=body, headers={"Content-Type": "application/ocsp-request"}
+        )
         assert r.status_code == 200 and r.headers["content-type"] == "application/ocsp-response"
         return ocsp.load_der_ocsp_response(r.content)
 
@@ -188,15 +190,24 @@ def test_ocsp_matrix(platform, clock, eid_factory, tmp_path: Path) -> None:
     )
     # the acceptance issuing CA is ours, but this serial is not one of its certificates
     acc = platform.rt.environments[Environment.ACCEPTANCE].pki.issuing.certificate
-    assert post(unknown_serial_request(acc, cert.serial_number)).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    assert (
+        post(unknown_serial_request(acc, cert.serial_number)).certificate_status
+        is ocsp.OCSPCertStatus.UNKNOWN
+    )
 
     for garbage in (b"", b"\x30\x03\x02\x01\x01", os.urandom(200)):
         assert post(garbage).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     bad_get = web.get("/pki/production/ocsp/%%%not-base64")
-    assert ocsp.load_der_ocsp_response(bad_get.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert (
+        ocsp.load_der_ocsp_response(bad_get.content).response_status
+        is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    )
     oversized = web.post("/pki/production/ocsp", content=b"\x30" * (9 * 1024))
     assert oversized.status_code == 200
-    assert ocsp.load_der_ocsp_response(oversized.content).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    assert (
+        ocsp.load_der_ocsp_response(oversized.content).response_status
+        is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    )
 
 
 def _padding(resp: ocsp.OCSPResponse) -> tuple:  # type: ignore[type-arg]

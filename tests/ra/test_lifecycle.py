@@ -22,7 +22,9 @@ SSIN = "79121430944"
 pytestmark = pytest.mark.usefixtures("trust_citizen_ca")
 
 
-def test_production_request_is_issued_with_the_exact_profile(platform, clock, eid_factory, tmp_path: Path) -> None:
+def test_production_request_is_issued_with_the_exact_profile(
+    platform, clock, eid_factory, tmp_path: Path
+) -> None:
     add_doctor(platform, SSIN)
     person = eid_factory(SSIN, tmp=tmp_path)
     outcome = manager(platform, clock).request(person.card, keystore_dir=keystore_dir(tmp_path), password="pw-1",
@@ -35,19 +37,30 @@ def test_production_request_is_issued_with_the_exact_profile(platform, clock, ei
     # subject: exactly the server-built DN, RDN order and string types included
     expected = build_subject(EHealthName("SSIN", SSIN, "JAN JANSSENS"))
     assert cert.subject.public_bytes() == expected.public_bytes()
-    rdns = asn1_x509.Certificate.load(cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER))
+    rdns = asn1_x509.Certificate.load(
+        cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
+    )
     tags = [rdn[0]["value"].name for rdn in rdns.subject.chosen]
     assert tags == ["printable_string"] + ["utf8_string"] * 5
     # key usage, EKU, basic constraints, SKI == PublicKeyIdentifier
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
-    assert ku.critical and ku.value.digital_signature and ku.value.content_commitment and ku.value.key_encipherment
+    assert (
+        ku.critical
+        and ku.value.digital_signature
+        and ku.value.content_commitment
+        and ku.value.key_encipherment
+    )
     assert not ku.value.data_encipherment and not ku.value.key_cert_sign
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
     bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert bc.critical and not bc.value.ca
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    assert ski.hex() == outcome.public_key_identifier == public_key_identifier(entry.private_key.public_key()).hex()
+    assert (
+        ski.hex()
+        == outcome.public_key_identifier
+        == public_key_identifier(entry.private_key.public_key()).hex()
+    )
     # 36 months, inclusive end
     assert cert.not_valid_before_utc == clock.now()
     assert cert.not_valid_after_utc == clock.now().replace(year=clock.now().year + 3) - timedelta(seconds=1)
@@ -88,7 +101,11 @@ def test_person_without_quality_waits_for_an_operator(platform, clock, eid_facto
     assert m.complete(outcome.keystore, "pw") is None  # still pending
     platform.certra.approve(pending[0]["id"], "operator:alice")
     cert = m.complete(outcome.keystore, "pw")
-    assert cert is not None and cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex() == outcome.public_key_identifier
+    assert (
+        cert is not None
+        and cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+        == outcome.public_key_identifier
+    )
     info = m.status(person.card)
     assert [i["authenticationCertificateStatus"] for i in info] == ["VALID_ACTIVE"]
     assert info[0]["automaticallyValidated"] is False

@@ -62,10 +62,14 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'c.db'}")
     migrate(db)
     with pytest.raises(Exception, match="naive"), db.transaction() as s:
-        s.add(Project(name="p", ssins=[], test_cases=[], created_by="x", created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+        s.add(Project(name="p", ssins=[], test_cases=[], created_by="x", created_at=datetime(2026, 1, 1)))
         s.flush()
     with db.transaction() as s:
-        s.add(Project(name="p", ssins=[], test_cases=[], created_by="x", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        s.add(
+            Project(
+                name="p", ssins=[], test_cases=[], created_by="x", created_at=datetime(2026, 1, 1, tzinfo=UTC)
+            )
+        )
     with db.read() as s:
         got = s.execute(select(Project.created_at)).scalar_one()
     assert got == datetime(2026, 1, 1, tzinfo=UTC) and got.tzinfo is not None

@@ -36,7 +36,14 @@ _PG_LOCK_KEY = 0x65686365  # "ehce"
 
 
 def _entry_hash(
-    seq: int, at: datetime, actor: str, action: str, obj: str, outcome: str, details: Mapping[str, Any], prev: str
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    obj: str,
+    outcome: str,
+    details: Mapping[str, Any],
+    prev: str,
 ) -> str:
     canonical = json.dumps(
         [seq, at.isoformat(), actor, action, obj, outcome, details, prev],
@@ -174,7 +181,9 @@ def verify_chain(events: Iterable[AuditEvent]) -> list[ChainBreak]:
             what = "missing or reordered entry" if ev.seq > expected_seq else "duplicated or reordered entry"
             breaks.append(ChainBreak(ev.seq, f"{what} (expected sequence {expected_seq})"))
         if ev.prev_hash != prev:
-            breaks.append(ChainBreak(ev.seq, "link to the previous entry broken (removed, reordered or edited)"))
+            breaks.append(
+                ChainBreak(ev.seq, "link to the previous entry broken (removed, reordered or edited)")
+            )
         recomputed = _entry_hash(
             ev.seq, ev.at, ev.actor, ev.action, ev.object, ev.outcome, ev.details, ev.prev_hash
         )
@@ -198,7 +207,9 @@ def verify_session(session: Session, head_path: Path | None = None) -> list[Chai
         if anchored is None:
             last = events[-1].seq if events else 0
             breaks.append(
-                ChainBreak(seq, f"missing: the head anchor names entry {seq}, the log ends at {last} (truncated)")
+                ChainBreak(
+                    seq, f"missing: the head anchor names entry {seq}, the log ends at {last} (truncated)"
+                )
             )
         elif anchored.hash != entry_hash:
             breaks.append(ChainBreak(seq, "differs from the head anchor (entry replaced or chain rewritten)"))

@@ -54,7 +54,9 @@ def _confirm(accept: bool, as_json: bool) -> Any:
     return confirm
 
 
-def _manager(server: str, environment: Environment, accept: bool, as_json: bool, wait: float) -> CertificateManager:
+def _manager(
+    server: str, environment: Environment, accept: bool, as_json: bool, wait: float
+) -> CertificateManager:
     return CertificateManager(
         client=PlatformClient(server, environment),
         clock=SystemClock(),
@@ -162,8 +164,12 @@ def renew(
 def revoke(
     server: Server,
     eid: Eid,
-    reason: Annotated[str, typer.Option(help="keyCompromise, affiliationChanged, superseded, cessationOfOperation")],
-    keystore_file: Annotated[Path | None, typer.Option("--keystore", help="Keystore of the certificate.")] = None,
+    reason: Annotated[
+        str, typer.Option(help="keyCompromise, affiliationChanged, superseded, cessationOfOperation")
+    ],
+    keystore_file: Annotated[
+        Path | None, typer.Option("--keystore", help="Keystore of the certificate.")
+    ] = None,
     public_key_identifier_hex: Annotated[
         str | None, typer.Option("--public-key-identifier", help="Hex SKI, instead of --keystore.")
     ] = None,
@@ -173,8 +179,12 @@ def revoke(
 ) -> None:
     """Revoke a certificate (and its ETKs), signed with the eID Signature key."""
     if keystore_file is not None:
-        store = load_keystore(keystore_file.read_bytes(), secret("EHCERTS_KEYSTORE_PASSWORD", "Keystore password"))
-        public_key_identifier_hex = public_key_identifier(store.authentication().private_key.public_key()).hex()
+        store = load_keystore(
+            keystore_file.read_bytes(), secret("EHCERTS_KEYSTORE_PASSWORD", "Keystore password")
+        )
+        public_key_identifier_hex = public_key_identifier(
+            store.authentication().private_key.public_key()
+        ).hex()
     if not public_key_identifier_hex:
         raise DomainError(ErrorKind.BAD_REQUEST, "give --keystore or --public-key-identifier")
     card = _card(eid)
@@ -189,7 +199,9 @@ def revoke(
 def status(
     server: Server,
     eid: Annotated[Path | None, typer.Option("--eid", help="eID file: list all your certificates.")] = None,
-    keystore_file: Annotated[Path | None, typer.Option("--keystore", help="Complete/inspect this keystore.")] = None,
+    keystore_file: Annotated[
+        Path | None, typer.Option("--keystore", help="Complete/inspect this keystore.")
+    ] = None,
     environment: Env = Environment.PRODUCTION,
     wait: Wait = 0.0,
     as_json: Json = False,
@@ -205,7 +217,11 @@ def status(
             out["keystore"] = {"file": str(keystore_file), "delivered": delivered is not None}
             lines.append(
                 f"{keystore_file}: "
-                + (f"certificate valid until {delivered.not_valid_after_utc:%Y-%m-%d}" if delivered else "pending")
+                + (
+                    f"certificate valid until {delivered.not_valid_after_utc:%Y-%m-%d}"
+                    if delivered
+                    else "pending"
+                )
             )
         if eid is not None:
             infos = manager.status(_card(eid))
@@ -249,7 +265,9 @@ def _describe(c: x509.Certificate) -> dict[str, Any]:
 @handle_errors
 def keystore_show(keystore_file: KeystoreFile, as_json: Json = False) -> None:
     """List the keystore's entries (never the keys)."""
-    store = load_keystore(keystore_file.read_bytes(), secret("EHCERTS_KEYSTORE_PASSWORD", "Keystore password"))
+    store = load_keystore(
+        keystore_file.read_bytes(), secret("EHCERTS_KEYSTORE_PASSWORD", "Keystore password")
+    )
     data = {
         "keys": {
             alias: {

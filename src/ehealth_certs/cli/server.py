@@ -23,7 +23,9 @@ DataDir = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Operator = Annotated[str | None, typer.Option("--operator", help="Operator name for the audit log.")]
 
-admin = typer.Typer(help="Operator commands (authentic sources, requests, revocation, audit).", no_args_is_help=True)
+admin = typer.Typer(
+    help="Operator commands (authentic sources, requests, revocation, audit).", no_args_is_help=True
+)
 admin_import = typer.Typer(help="Load authentic sources from CSV.", no_args_is_help=True)
 admin_requests = typer.Typer(help="Requests waiting for an operator.", no_args_is_help=True)
 admin_projects = typer.Typer(help="Acceptance projects of integrators.", no_args_is_help=True)
@@ -75,7 +77,9 @@ def serve(
     platform = Platform.start(settings, create_pki=True)
     platform.maintenance(reconcile_after=timedelta(0))  # nothing is in flight before we serve
     typer.echo(f"ehealth-certs is serving on {settings.base_url}  (data: {settings.data_dir.resolve()})")
-    typer.echo(f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz   workers: {count}")
+    typer.echo(
+        f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz   workers: {count}"
+    )
     common: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
         "access_log": False, "log_level": "warning",
@@ -168,7 +172,11 @@ def add_project(
     from ehealth_certs.ra.sources import add_project as run
 
     pid = run(
-        _platform(data_dir).rt, name=name, ssins=ssin, test_cases=test_case or [], operator=operator_name(operator)
+        _platform(data_dir).rt,
+        name=name,
+        ssins=ssin,
+        test_cases=test_case or [],
+        operator=operator_name(operator),
     )
     typer.echo(f"project {name!r} registered (id {pid})")
 
@@ -182,7 +190,10 @@ def list_requests(
 ) -> None:
     """List certificate requests (by default all)."""
     rows = _platform(data_dir).certra.list_requests(status=status)
-    human = "\n".join(f"{r['id']}  {r['status']:16} {r['environment']:10} {r['dn']}" for r in rows) or "no requests"
+    human = (
+        "\n".join(f"{r['id']}  {r['status']:16} {r['environment']:10} {r['dn']}" for r in rows)
+        or "no requests"
+    )
     emit(as_json, rows, human)
 
 
@@ -213,7 +224,9 @@ def refuse(
 @handle_errors
 def operator_revoke(
     public_key_identifier: Annotated[str, typer.Option("--public-key-identifier", help="Hex SKI.")],
-    reason: Annotated[str, typer.Option(help="keyCompromise, affiliationChanged, superseded, cessationOfOperation")],
+    reason: Annotated[
+        str, typer.Option(help="keyCompromise, affiliationChanged, superseded, cessationOfOperation")
+    ],
     environment: Annotated[Environment, typer.Option()] = Environment.PRODUCTION,
     data_dir: DataDir = None,
     operator: Operator = None,
@@ -250,7 +263,9 @@ def audit_verify(data_dir: DataDir = None, as_json: Json = False) -> None:
 
         count = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
     if breaks:
-        emit(as_json, [{"seq": b.seq, "problem": b.problem} for b in breaks], "\n".join(str(b) for b in breaks))
+        emit(
+            as_json, [{"seq": b.seq, "problem": b.problem} for b in breaks], "\n".join(str(b) for b in breaks)
+        )
         raise typer.Exit(8)
     emit(as_json, {"entries": count, "status": "ok"}, f"audit log intact: {count} entries")
 
@@ -308,6 +323,8 @@ def make_eid(
         key_path.chmod(0o600)
         cert_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     EidTrust(settings.eid_trust_dir).add("dev-citizen-ca", ca_cert.public_bytes(serialization.Encoding.PEM))
-    eid = create_test_eid(ssin=ssin, first_name=first_name, last_name=last_name, ca=(ca_cert, ca_key), now=now)
+    eid = create_test_eid(
+        ssin=ssin, first_name=first_name, last_name=last_name, ca=(ca_cert, ca_key), now=now
+    )
     FileEid.write(out, eid, pin)
     typer.echo(f"test eID for {first_name} {last_name} ({ssin}) written to {out}")

@@ -28,7 +28,12 @@ def _raise_for_problem(response: httpx.Response) -> None:
 
 class PlatformClient:
     def __init__(
-        self, server: str, environment: Environment, *, http: httpx.Client | None = None, timeout: float = 30.0
+        self,
+        server: str,
+        environment: Environment,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
     ) -> None:
         """``http``: an existing client (tests hand in an in-process one); by default a new one."""
         self.server = server.rstrip("/")

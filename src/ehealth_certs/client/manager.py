@@ -34,7 +34,9 @@ AUTH_KEY_BITS = 2048
 def _placeholder(key: rsa.RSAPrivateKey, clock: Clock) -> x509.Certificate:
     """The stand-in certificate a pending key is stored with (eHealth client: C=Dummy, one minute, yesterday)."""
     start = clock.now().replace(microsecond=0) - timedelta(days=1)
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "DU"), x509.NameAttribute(NameOID.COMMON_NAME, "Dummy")])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COUNTRY_NAME, "DU"), x509.NameAttribute(NameOID.COMMON_NAME, "Dummy")]
+    )
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -119,7 +121,9 @@ class CertificateManager:
         project: str | None,
         carry_over: Keystore | None,
     ) -> RequestOutcome:
-        contract = self.client.generate_contract({"signer": self._signer(card), "certificateIdentifier": identifier})
+        contract = self.client.generate_contract(
+            {"signer": self._signer(card), "certificateIdentifier": identifier}
+        )
         if not self.confirm(contract):
             raise DomainError(ErrorKind.FORBIDDEN, "the contract was not accepted; nothing was requested")
         key = self.key_factory()
@@ -143,7 +147,9 @@ class CertificateManager:
         if project:
             body["project"] = project
         try:
-            answer = self.client.generate_certificate(signed_request(card, "signature", body, now=self.clock.now()))
+            answer = self.client.generate_certificate(
+                signed_request(card, "signature", body, now=self.clock.now())
+            )
         except DomainError as exc:
             if exc.kind is not ErrorKind.UNAVAILABLE:  # refused for sure: the key will never be certified
                 path.unlink(missing_ok=True)
@@ -152,7 +158,11 @@ class CertificateManager:
             raise DomainError(ErrorKind.INTERNAL, "the server answered for another key")
         self.progress(
             "request accepted"
-            + ("; validated automatically" if answer["automaticallyValidated"] else "; waiting for an operator")
+            + (
+                "; validated automatically"
+                if answer["automaticallyValidated"]
+                else "; waiting for an operator"
+            )
         )
         chain = self._wait_for(pki)
         cert = None
@@ -173,7 +183,9 @@ class CertificateManager:
         )
 
     @staticmethod
-    def _install_chain(path: Path, password: str, key: rsa.RSAPrivateKey, chain: list[x509.Certificate]) -> None:
+    def _install_chain(
+        path: Path, password: str, key: rsa.RSAPrivateKey, chain: list[x509.Certificate]
+    ) -> None:
         spki = serialization.PublicFormat.SubjectPublicKeyInfo
         der = serialization.Encoding.DER
         if chain[0].public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
@@ -261,7 +273,12 @@ class CertificateManager:
             save_keystore(path, current, password)
 
         registration = register_etk(
-            self.client, auth, self.clock, persist=persist, forget=forget, key_factory=self.encryption_key_factory
+            self.client,
+            auth,
+            self.clock,
+            persist=persist,
+            forget=forget,
+            key_factory=self.encryption_key_factory,
         )
         status = "VALID_ACTIVE"
         if registration.to_be_activated:
@@ -272,10 +289,16 @@ class CertificateManager:
 
     def revoke(self, card: EidCard, *, public_key_identifier_hex: str, reason: str) -> None:
         contract = self.client.generate_revocation_contract(
-            {"publicKeyIdentifier": public_key_identifier_hex, "revocationReason": reason, "signer": self._signer(card)}
+            {
+                "publicKeyIdentifier": public_key_identifier_hex,
+                "revocationReason": reason,
+                "signer": self._signer(card),
+            }
         )
         if not self.confirm(contract):
-            raise DomainError(ErrorKind.FORBIDDEN, "the revocation contract was not accepted; nothing was revoked")
+            raise DomainError(
+                ErrorKind.FORBIDDEN, "the revocation contract was not accepted; nothing was revoked"
+            )
         body = {"publicKeyIdentifier": public_key_identifier_hex, "contract": contract}
         self.client.revoke(signed_request(card, "signature", body, now=self.clock.now()))
 

@@ -139,7 +139,9 @@ class IssuanceService:
         if req is None:
             raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
         if req.status != RequestState.APPROVED:
-            raise DomainError(ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED")
+            raise DomainError(
+                ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED"
+            )
         try:
             cert_id, prepared = self._record_intent(session, req, prepared)
         except IntegrityError as exc:  # 159 random bits: a collision means something is badly wrong
@@ -155,7 +157,12 @@ class IssuanceService:
     def complete(self, intent: Intent) -> Issued:
         """Steps 2 and 3: sign once, then store (second transaction). Runs outside any transaction, so the
         database's write lock is not held during the signature."""
-        request_id, env, cert_id, prepared = intent.request_id, intent.environment, intent.cert_id, intent.prepared
+        request_id, env, cert_id, prepared = (
+            intent.request_id,
+            intent.environment,
+            intent.cert_id,
+            intent.prepared,
+        )
         failpoint("issuance.after_intent")
         er = self.rt.environments[env]
         certificate = pki_issuer.sign_prepared(er.issuing, prepared)
@@ -197,7 +204,9 @@ class IssuanceService:
         again: list[str] = []
         with self.rt.db.transaction() as s:
             rows = s.execute(
-                select(Certificate).where(Certificate.status == CertState.SIGNING, Certificate.created_at <= cutoff)
+                select(Certificate).where(
+                    Certificate.status == CertState.SIGNING, Certificate.created_at <= cutoff
+                )
             ).scalars()
             for cert in rows:
                 cert.status = transition_cert(cert.status, CertState.REVOKED)

@@ -81,7 +81,9 @@ class Actor:
 def _pki_hex(value: str) -> str:
     v = value.strip().lower()
     if len(v) != 40 or any(c not in "0123456789abcdef" for c in v):
-        raise DomainError(ErrorKind.BAD_REQUEST, "PublicKeyIdentifier must be 20 bytes in hex (40 characters)")
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, "PublicKeyIdentifier must be 20 bytes in hex (40 characters)"
+        )
     return v
 
 
@@ -122,7 +124,9 @@ def _contact(raw: Any) -> dict[str, str]:
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > 200:
-            raise DomainError(ErrorKind.BAD_REQUEST, f"contactData.{key} must be a string of at most 200 characters")
+            raise DomainError(
+                ErrorKind.BAD_REQUEST, f"contactData.{key} must be a string of at most 200 characters"
+            )
         out[key] = value.strip()
     if "@" not in out.get("emailPrivate", ""):
         raise DomainError(ErrorKind.BAD_REQUEST, "contactData.emailPrivate must be an e-mail address")
@@ -130,14 +134,18 @@ def _contact(raw: Any) -> dict[str, str]:
 
 
 class CertRaService:
-    def __init__(self, rt: Runtime, status: StatusService, issuance: IssuanceService, trust: EidTrust) -> None:
+    def __init__(
+        self, rt: Runtime, status: StatusService, issuance: IssuanceService, trust: EidTrust
+    ) -> None:
         self.rt = rt
         self.status = status
         self.issuance = issuance
         self.trust = trust
         self.on_revoked: list[Callable[[Session, Certificate], None]] = []
         # extensions (the ETK issue) add fields to CertificateInfo
-        self.info_hooks: list[Callable[[Session, CertificateRequest, Certificate | None, dict[str, Any]], None]] = []
+        self.info_hooks: list[
+            Callable[[Session, CertificateRequest, Certificate | None, dict[str, Any]], None]
+        ] = []
 
     # -- signed requests ----------------------------------------------------------------------------
     def _authenticate(self, token: str, role: str) -> SignedRequest:
@@ -174,7 +182,9 @@ class CertRaService:
         try:
             s.flush()
         except IntegrityError as exc:
-            raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one") from exc
+            raise DomainError(
+                ErrorKind.REPLAY, "this signed request was already used; sign a new one"
+            ) from exc
 
     def _verify(self, s: Session, token: str, role: str) -> SignedRequest:
         """Authenticate, then record the request id in ``s`` (call before ``s`` has touched the database)."""
@@ -201,9 +211,15 @@ class CertRaService:
             raise DomainError(ErrorKind.NOT_ENTITLED, "the eID holder may only ask for their own qualities")
         with self.rt.db.read() as s:
             quals = s.execute(select(Professional).where(Professional.ssin == ssin)).scalars().all()
-            orgs = s.execute(
-                select(Organisation).join(Mandate, Mandate.organisation_id == Organisation.id).where(Mandate.ssin == ssin)
-            ).scalars().all()
+            orgs = (
+                s.execute(
+                    select(Organisation)
+                    .join(Mandate, Mandate.organisation_id == Organisation.id)
+                    .where(Mandate.ssin == ssin)
+                )
+                .scalars()
+                .all()
+            )
         return {
             "naturalPersonAuthorization": any(q.quality in CARE_QUALITIES for q in quals),
             "qualities": [{"quality": q.quality, "nihii": q.nihii} for q in quals],
@@ -216,14 +232,19 @@ class CertRaService:
     def _subject_for(self, s: Session, actor: Actor, signer: dict[str, str]) -> EHealthName:
         if actor.is_person:
             if actor.id_value != signer["ssin"]:
-                raise DomainError(ErrorKind.NOT_ENTITLED, "a person certificate can only be requested by that person")
+                raise DomainError(
+                    ErrorKind.NOT_ENTITLED, "a person certificate can only be requested by that person"
+                )
             return EHealthName("SSIN", actor.id_value, person_name(signer["firstName"], signer["lastName"]))
         org = s.execute(
-            select(Organisation).where(Organisation.id_type == actor.id_type, Organisation.number == actor.id_value)
+            select(Organisation).where(
+                Organisation.id_type == actor.id_type, Organisation.number == actor.id_value
+            )
         ).scalar_one_or_none()
         if org is None:
             raise DomainError(
-                ErrorKind.NOT_FOUND, f"organisation {actor.id_type}={actor.id_value} is not in the authentic source"
+                ErrorKind.NOT_FOUND,
+                f"organisation {actor.id_type}={actor.id_value} is not in the authentic source",
             )
         return EHealthName(actor.id_type, actor.id_value, org.name.upper(), actor.application_id)
 
@@ -244,7 +265,11 @@ class CertRaService:
             environment=environment.value,
             dn=dn,
             signer=signer,
-            identifier={"type": actor.id_type, "value": actor.id_value, "applicationId": actor.application_id},
+            identifier={
+                "type": actor.id_type,
+                "value": actor.id_value,
+                "applicationId": actor.application_id,
+            },
         )
 
     # -- GenerateCertificate ------------------------------------------------------------------------
@@ -267,15 +292,21 @@ class CertRaService:
         """(automatically validated, project id). Refuses signers that cannot be entitled at all."""
         if environment is Environment.ACCEPTANCE:
             if not project_name:
-                raise DomainError(ErrorKind.NOT_ENTITLED, "acceptance requests must name a registered project")
+                raise DomainError(
+                    ErrorKind.NOT_ENTITLED, "acceptance requests must name a registered project"
+                )
             project = s.execute(select(Project).where(Project.name == project_name)).scalar_one_or_none()
             if project is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no acceptance project named {project_name!r}")
             if signer_ssin not in project.ssins:
-                raise DomainError(ErrorKind.NOT_ENTITLED, f"the signer is not registered for project {project_name!r}")
+                raise DomainError(
+                    ErrorKind.NOT_ENTITLED, f"the signer is not registered for project {project_name!r}"
+                )
             return True, project.id
         if actor.is_person:
-            quals = s.execute(select(Professional.quality).where(Professional.ssin == actor.id_value)).scalars()
+            quals = s.execute(
+                select(Professional.quality).where(Professional.ssin == actor.id_value)
+            ).scalars()
             return any(q in CARE_QUALITIES for q in quals), None
         mandate = s.execute(
             select(Mandate)
@@ -318,7 +349,11 @@ class CertRaService:
                     environment=environment.value,
                     dn=dn,
                     signer=signer,
-                    identifier={"type": actor.id_type, "value": actor.id_value, "applicationId": actor.application_id},
+                    identifier={
+                        "type": actor.id_type,
+                        "value": actor.id_value,
+                        "applicationId": actor.application_id,
+                    },
                 ),
             )
             if signed.identity.ssin != signer["ssin"]:
@@ -326,11 +361,15 @@ class CertRaService:
             if not names_equal(csr.subject, subject):
                 raise DomainError(ErrorKind.CONTRACT_MISMATCH, "the CSR subject differs from the contract DN")
             if s.get(BlockedKey, spki) is not None:
-                raise DomainError(ErrorKind.WEAK_KEY, "this key was revoked for key compromise", check="compromised")
+                raise DomainError(
+                    ErrorKind.WEAK_KEY, "this key was revoked for key compromise", check="compromised"
+                )
             if s.execute(
                 select(CertificateRequest.id).where(CertificateRequest.public_key_identifier == pki)
             ).first():
-                raise DomainError(ErrorKind.CONFLICT, "this key was already used in a request; generate a new key")
+                raise DomainError(
+                    ErrorKind.CONFLICT, "this key was already used in a request; generate a new key"
+                )
             pending = s.execute(
                 select(CertificateRequest.id).where(
                     CertificateRequest.environment == environment.value,
@@ -417,16 +456,26 @@ class CertRaService:
                 )
             ).scalar_one_or_none()
             if req is None:
-                raise DomainError(ErrorKind.NOT_FOUND, f"no certificate request with PublicKeyIdentifier {pki}")
+                raise DomainError(
+                    ErrorKind.NOT_FOUND, f"no certificate request with PublicKeyIdentifier {pki}"
+                )
             if req.status == RequestState.REFUSED:
-                raise DomainError(ErrorKind.FORBIDDEN, f"the request was refused: {req.decision_reason or ''}".strip())
-            cert = s.execute(
-                select(Certificate).where(
-                    Certificate.request_id == req.id, Certificate.status != CertState.SIGNING
-                ).order_by(Certificate.id.desc())
-            ).scalars().first()
+                raise DomainError(
+                    ErrorKind.FORBIDDEN, f"the request was refused: {req.decision_reason or ''}".strip()
+                )
+            cert = (
+                s.execute(
+                    select(Certificate)
+                    .where(Certificate.request_id == req.id, Certificate.status != CertState.SIGNING)
+                    .order_by(Certificate.id.desc())
+                )
+                .scalars()
+                .first()
+            )
             if cert is None or cert.der is None:
-                raise DomainError(ErrorKind.NOT_YET_DELIVERED, "CERT_NOT_YET_DELIVERED", code="CERT_NOT_YET_DELIVERED")
+                raise DomainError(
+                    ErrorKind.NOT_YET_DELIVERED, "CERT_NOT_YET_DELIVERED", code="CERT_NOT_YET_DELIVERED"
+                )
             chain = [cert.der]
         er = self.rt.environments[environment]
         return chain + [c.public_bytes(serialization.Encoding.DER) for c in er.chain()]
@@ -533,7 +582,11 @@ class CertRaService:
             s.add(BlockedKey(spki_sha256=cert.spki_sha256, reason=reason, blocked_at=self.rt.clock.now()))
         self.status.sign_response(s, cert)
         self.rt.audit.append(
-            s, actor=actor, action="certificate.revoked", obj=f"{cert.environment}/serial/{cert.serial}", reason=reason
+            s,
+            actor=actor,
+            action="certificate.revoked",
+            obj=f"{cert.environment}/serial/{cert.serial}",
+            reason=reason,
         )
         for hook in self.on_revoked:
             hook(s, cert)
@@ -554,14 +607,18 @@ class CertRaService:
                     public_key_identifier=pki, reason=reason,
                 ),
             )  # fmt: skip
-            if signed.identity.ssin != signer["ssin"] or not self._holder_entitled(s, cert, signed.identity.ssin):
+            if signed.identity.ssin != signer["ssin"] or not self._holder_entitled(
+                s, cert, signed.identity.ssin
+            ):
                 raise DomainError(ErrorKind.NOT_ENTITLED, "only the holder (or a mandated person) may revoke")
             self._revoke(s, cert, reason, f"SSIN={signed.identity.ssin}")
             issuer_id, serial = cert.issuer_id, cert.serial
             der = self.status.sign_response(s, cert).der
         self.status.remember(issuer_id, serial, der)
 
-    def operator_revoke(self, environment: Environment, public_key_identifier_hex: str, reason: str, operator: str) -> None:
+    def operator_revoke(
+        self, environment: Environment, public_key_identifier_hex: str, reason: str, operator: str
+    ) -> None:
         pki = _pki_hex(public_key_identifier_hex)
         with self.rt.db.transaction() as s:
             cert = self._certificate_by_pki(s, environment, pki)
@@ -573,11 +630,15 @@ class CertRaService:
     # -- GetCertificateInfoForCitizen ---------------------------------------------------------------
     def certificate_info(self, s: Session, req: CertificateRequest) -> dict[str, Any]:
         now = self.rt.clock.now()
-        cert = s.execute(
-            select(Certificate)
-            .where(Certificate.request_id == req.id, Certificate.status != CertState.SIGNING)
-            .order_by(Certificate.id.desc())
-        ).scalars().first()
+        cert = (
+            s.execute(
+                select(Certificate)
+                .where(Certificate.request_id == req.id, Certificate.status != CertState.SIGNING)
+                .order_by(Certificate.id.desc())
+            )
+            .scalars()
+            .first()
+        )
         status: CertificateStatus
         if req.status == RequestState.REFUSED:
             status = CertificateStatus.REFUSED
@@ -594,7 +655,11 @@ class CertRaService:
             "publicKeyIdentifier": req.public_key_identifier,
             "certificateEntity": {
                 "entityType": req.entity_type,
-                "identifier": {"type": req.actor_type, "value": req.actor_id, "applicationId": req.application_id},
+                "identifier": {
+                    "type": req.actor_type,
+                    "value": req.actor_id,
+                    "applicationId": req.application_id,
+                },
             },
             "authenticationCertificateStatus": status.value,
             "etkStatus": "NOT_REQUESTED",
@@ -626,7 +691,9 @@ class CertRaService:
             org_ids = [
                 (o.id_type, o.number)
                 for o in s.execute(
-                    select(Organisation).join(Mandate, Mandate.organisation_id == Organisation.id).where(Mandate.ssin == ssin)
+                    select(Organisation)
+                    .join(Mandate, Mandate.organisation_id == Organisation.id)
+                    .where(Mandate.ssin == ssin)
                 ).scalars()
             ]
             reqs = list(
@@ -639,7 +706,8 @@ class CertRaService:
             mine = [
                 r
                 for r in reqs
-                if (r.actor_type == "SSIN" and r.actor_id == ssin) or (r.actor_type, r.actor_id) in org_ids
+                if (r.actor_type == "SSIN" and r.actor_id == ssin)
+                or (r.actor_type, r.actor_id) in org_ids
                 or r.signer_ssin == ssin
             ]
             return [self.certificate_info(s, r) for r in mine]

@@ -83,12 +83,18 @@ def import_professionals(rt: Runtime, data: bytes, *, operator: str) -> int:
     with rt.db.transaction() as s:
         for r in rows:
             existing = s.execute(
-                select(Professional).where(Professional.ssin == r["ssin"], Professional.quality == r["quality"])
+                select(Professional).where(
+                    Professional.ssin == r["ssin"], Professional.quality == r["quality"]
+                )
             ).scalar_one_or_none()
             if existing is None:
                 s.add(Professional(**r))
             else:
-                existing.first_name, existing.last_name, existing.nihii = r["first_name"], r["last_name"], r["nihii"]
+                existing.first_name, existing.last_name, existing.nihii = (
+                    r["first_name"],
+                    r["last_name"],
+                    r["nihii"],
+                )
         rt.audit.append(s, actor=operator, action="source.imported", obj="professionals", rows=len(rows))
     return len(rows)
 
@@ -98,7 +104,9 @@ def import_organisations(rt: Runtime, data: bytes, *, operator: str) -> int:
     with rt.db.transaction() as s:
         for r in rows:
             existing = s.execute(
-                select(Organisation).where(Organisation.id_type == r["id_type"], Organisation.number == r["number"])
+                select(Organisation).where(
+                    Organisation.id_type == r["id_type"], Organisation.number == r["number"]
+                )
             ).scalar_one_or_none()
             if existing is None:
                 s.add(Organisation(**r))
@@ -117,14 +125,18 @@ def add_mandate(rt: Runtime, *, ssin: str, id_type: str, number: str, operator: 
             select(Organisation).where(Organisation.id_type == id_type, Organisation.number == number)
         ).scalar_one_or_none()
         if org is None:
-            raise DomainError(ErrorKind.NOT_FOUND, f"organisation {id_type}={number} is not in the authentic source")
+            raise DomainError(
+                ErrorKind.NOT_FOUND, f"organisation {id_type}={number} is not in the authentic source"
+            )
         if s.execute(select(Mandate).where(Mandate.ssin == ssin, Mandate.organisation_id == org.id)).first():
             return
         s.add(Mandate(ssin=ssin, organisation_id=org.id))
         rt.audit.append(s, actor=operator, action="mandate.added", obj=f"{id_type}={number}", ssin=ssin)
 
 
-def add_project(rt: Runtime, *, name: str, ssins: Sequence[str], test_cases: Sequence[str], operator: str) -> int:
+def add_project(
+    rt: Runtime, *, name: str, ssins: Sequence[str], test_cases: Sequence[str], operator: str
+) -> int:
     if not name.strip() or len(name) > 100:
         raise DomainError(ErrorKind.BAD_REQUEST, "a project needs a name of 1 to 100 characters")
     if not ssins:
@@ -134,7 +146,11 @@ def add_project(rt: Runtime, *, name: str, ssins: Sequence[str], test_cases: Seq
         if s.execute(select(Project).where(Project.name == name)).first():
             raise DomainError(ErrorKind.CONFLICT, f"a project named {name!r} exists already")
         project = Project(
-            name=name, ssins=clean, test_cases=list(test_cases), created_by=operator, created_at=rt.clock.now()
+            name=name,
+            ssins=clean,
+            test_cases=list(test_cases),
+            created_by=operator,
+            created_at=rt.clock.now(),
         )
         s.add(project)
         s.flush()

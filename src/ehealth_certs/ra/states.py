@@ -55,5 +55,7 @@ def transition_request(current: str, target: RequestState) -> RequestState:
 def transition_cert(current: str, target: CertState) -> CertState:
     state = CertState(current)
     if target not in CERT_TRANSITIONS[state]:
-        raise DomainError(ErrorKind.INVALID_TRANSITION, f"a certificate in state {state} cannot become {target}")
+        raise DomainError(
+            ErrorKind.INVALID_TRANSITION, f"a certificate in state {state} cannot become {target}"
+        )
     return target

@@ -135,7 +135,9 @@ class StatusService:
         serial_hex = format(query.serial, "x")
         with self.rt.db.read() as s:
             cert = s.execute(
-                select(Certificate).where(Certificate.issuer_id == key.issuer_id, Certificate.serial == serial_hex)
+                select(Certificate).where(
+                    Certificate.issuer_id == key.issuer_id, Certificate.serial == serial_hex
+                )
             ).scalar_one_or_none()
             stored = s.get(OcspResponse, cert.id) if cert is not None else None
         now = self.rt.clock.now()
@@ -164,7 +166,9 @@ class StatusService:
         """Load (or reload) stored responses changed since the last call; returns how many."""
         since = self._high_water - timedelta(minutes=5) if self._high_water else None
         with self.rt.db.read() as s:
-            q = select(OcspResponse.issuer_id, OcspResponse.serial, OcspResponse.der, OcspResponse.this_update)
+            q = select(
+                OcspResponse.issuer_id, OcspResponse.serial, OcspResponse.der, OcspResponse.this_update
+            )
             if since is not None:
                 q = q.where(OcspResponse.this_update >= since)
             rows = s.execute(q).all()
@@ -243,11 +247,17 @@ class StatusService:
             last = s.execute(select(func.max(Crl.number)).where(Crl.issuer_id == issuer_id)).scalar()
             # never backwards, also after a restore: the floor is the microsecond clock
             number = max((last or 0) + 1, int(now.timestamp() * 1_000_000))
-            der = pki_issuer.sign_crl(ca, number=number, this_update=now, next_update=next_update, entries=entries)
+            der = pki_issuer.sign_crl(
+                ca, number=number, this_update=now, next_update=next_update, entries=entries
+            )
             crl = Crl(issuer_id=issuer_id, number=number, this_update=now, next_update=next_update, der=der)
             s.add(crl)
             self.rt.audit.append(
-                s, actor="system", action="crl.published", obj=f"{environment}/{role}/crl/{number}", entries=len(entries)
+                s,
+                actor="system",
+                action="crl.published",
+                obj=f"{environment}/{role}/crl/{number}",
+                entries=len(entries),
             )
         return crl
 

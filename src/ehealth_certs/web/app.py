@@ -90,7 +90,9 @@ def create_app(
     async def healthz() -> JSONResponse:
         checks = await run_in_threadpool(_health, platform)
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "fail", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "fail", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -21,7 +21,9 @@ def environment(env: str) -> Environment:
     try:
         return Environment(env)
     except ValueError as exc:
-        raise DomainError(ErrorKind.NOT_FOUND, f"unknown environment {env!r} (acceptance or production)") from exc
+        raise DomainError(
+            ErrorKind.NOT_FOUND, f"unknown environment {env!r} (acceptance or production)"
+        ) from exc
 
 
 async def body_bytes(request: Request, limit: int | None = None) -> bytes:

@@ -52,16 +52,27 @@ def http_status(kind: ErrorKind) -> int:
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> Response:
     import orjson
 
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, "kind": kind, **extra}
+    body = {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "kind": kind,
+        **extra,
+    }
     headers = {"Retry-After": "10"} if kind == ErrorKind.NOT_YET_DELIVERED else None
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def domain_problem(exc: DomainError) -> Response:
     status = http_status(exc.kind)
     if exc.kind in _INTERNAL:
         log.error("internal domain error: %s", exc)
-        return problem(status, exc.kind.value, "Internal error", "the platform could not complete the request")
+        return problem(
+            status, exc.kind.value, "Internal error", "the platform could not complete the request"
+        )
     extra = {k: v for k, v in exc.params.items() if isinstance(v, str | int | float | bool)}
     return problem(status, exc.kind.value, exc.kind.value.replace("-", " ").capitalize(), exc.detail, **extra)
 
@@ -75,14 +86,20 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return problem(400, ErrorKind.BAD_REQUEST.value, "Bad request", f"{where}: {first.get('msg', 'invalid')}")
+        return problem(
+            400, ErrorKind.BAD_REQUEST.value, "Bad request", f"{where}: {first.get('msg', 'invalid')}"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        kind = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(exc.status_code, "http")
+        kind = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status_code, "http"
+        )
         return problem(exc.status_code, kind, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
-        return problem(500, ErrorKind.INTERNAL.value, "Internal error", "the platform could not complete the request")
+        return problem(
+            500, ErrorKind.INTERNAL.value, "Internal error", "the platform could not complete the request"
+        )

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ehealth_certs.storage.models.base import Base
@@ -117,7 +127,9 @@ class Certificate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issuer_id: Mapped[int] = mapped_column(ForeignKey("issuers.id"))
     serial: Mapped[str] = mapped_column(String(42))  # lower-case hex, no leading zeros
-    request_id: Mapped[str | None] = mapped_column(ForeignKey("certificate_requests.id"), nullable=True, index=True)
+    request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("certificate_requests.id"), nullable=True, index=True
+    )
     environment: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)  # signing | issued | revoked
     subject_dn: Mapped[str] = mapped_column(Text, index=True)

@@ -49,7 +49,9 @@ async def generate_certificate(env: str, request: Request) -> JSONResponse:
 
 @router.get("/certificates/{public_key_identifier}", summary="GetCertificate")
 async def get_certificate(env: str, public_key_identifier: str, request: Request) -> dict[str, Any]:
-    chain = await run_in_threadpool(platform(request).certra.get_certificate, environment(env), public_key_identifier)
+    chain = await run_in_threadpool(
+        platform(request).certra.get_certificate, environment(env), public_key_identifier
+    )
     return {"certificates": [base64.b64encode(der).decode() for der in chain]}
 
 

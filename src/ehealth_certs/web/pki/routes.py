@@ -145,5 +145,3 @@ class OcspFastPath:
             return base64.b64decode(unquote(segment), validate=False)
         except (binascii.Error, ValueError):
             return None
-
-
