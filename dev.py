@@ -5,7 +5,7 @@
     python3 dev.py test    # create .venv, install (with the external judges), ruff, mypy, pytest
 
 Anything after the command is passed on (``serve --port 9000``, ``test -k ocsp``).
-The virtual environment is reinstalled only when pyproject.toml changes.
+The virtual environment is reinstalled only when pyproject.toml or constraints.txt changes.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _run(cmd: list[str], **kw: object) -> None:
 
 
 def _ensure_venv(extras: str) -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes() + extras.encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
@@ -46,7 +48,8 @@ def _ensure_venv(extras: str) -> None:
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     _run([*pip, "install", "--upgrade", "pip==25.3"])
     target = f".[{extras}]" if extras else "."
-    _run([*pip, "install", "-e", target], cwd=ROOT)
+    # constraints.txt pins every transitive dependency to the versions the suite was last run with
+    _run([*pip, "install", "-c", "constraints.txt", "-e", target], cwd=ROOT)
     STAMP.write_text(wanted)
 
 

@@ -22,14 +22,12 @@ from ehealth_certs.clock import FixedClock
 from ehealth_certs.config import Settings
 from ehealth_certs.environment import Environment
 from ehealth_certs.pkistore import PkiStore
+from tests.paths import DATA
 
 PASSPHRASE = "test-only ca passphrase 4f0c"
 PG_ADMIN_URL = os.environ.get("EHCERTS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.exists():
-    SHARED = Path("/work/shared")
-FIXTURES = SHARED / "data" / "etee-fixtures"
+FIXTURES = DATA / "etee-fixtures"
 
 
 _PKI_CACHE: dict[tuple[str, bytes], object] = {}

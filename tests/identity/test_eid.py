@@ -20,10 +20,11 @@ from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.identity.eid import EidVerifier, SignedRequest, load_citizen_ca
 from ehealth_certs.pki.eid_dev import TestEid, create_citizen_ca, create_test_eid
 from ehealth_certs.pki.jws import JWS_TYPE, sign_jws
+from tests.paths import DATA
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SSIN = "85073003328"
-FIXTURES = Path("/work/shared/data/etee-fixtures/ca")
+FIXTURES = DATA / "etee-fixtures" / "ca"
 
 CA = tuple[x509.Certificate, rsa.RSAPrivateKey]
 

@@ -7,7 +7,6 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,10 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ehealth_certs.pki.keystore import Keystore, load_keystore
+from tests.paths import DATA
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "etee-fixtures"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/data/etee-fixtures")
+FIXTURES = DATA / "etee-fixtures"
 PASSWORD = "test"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET_TEXT = b"This is a secret message from Alice for Bob"

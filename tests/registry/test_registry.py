@@ -18,7 +18,7 @@ from ehealth_certs.platform import Platform
 from ehealth_certs.registry import VersionStatus
 from ehealth_certs.storage.models import AuditEvent
 from ehealth_certs.storage.models.registry import MailMessage, RegistryVersion
-from tests.conftest import SHARED
+from tests.paths import SHARED
 from tests.notify.smtp_server import SmtpServer
 from tests.ra.helpers import http_client
 from tests.registry.conftest import wire

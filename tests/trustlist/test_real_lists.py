@@ -17,11 +17,10 @@ from lxml import etree
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.pki import tsl
 from ehealth_certs.trustlist.consume import pointer_signers, verify_trusted_list
+from tests.paths import DATA
 from tests.trustlist.tl_helpers import SAFE_XMLSEC1, replace_once
 
-SAMPLES = Path("/work/shared/data/sample-tl")
-if not SAMPLES.exists():  # a checkout next to shared/
-    SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample-tl"
+SAMPLES = DATA / "sample-tl"
 
 BE_SIGNER_SHA256 = "197410fb8652b658229c50b8ef4817be1d02f54f9008e21d8ba5c3555ad52f86"
 LOTL_TIME = datetime(2019, 9, 5, tzinfo=UTC)  # LOTL 248 issued 2019-09-04
