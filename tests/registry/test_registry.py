@@ -18,8 +18,8 @@ from ehealth_certs.platform import Platform
 from ehealth_certs.registry import VersionStatus
 from ehealth_certs.storage.models import AuditEvent
 from ehealth_certs.storage.models.registry import MailMessage, RegistryVersion
-from tests.paths import SHARED
 from tests.notify.smtp_server import SmtpServer
+from tests.paths import SHARED
 from tests.ra.helpers import http_client
 from tests.registry.conftest import wire
 from tests.registry.helpers import subscribe_confirmed
