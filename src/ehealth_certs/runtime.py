@@ -18,6 +18,7 @@ from ehealth_certs.audit import AuditLog
 from ehealth_certs.clock import Clock, SystemClock
 from ehealth_certs.config import Settings
 from ehealth_certs.environment import Environment
+from ehealth_certs.errors import DomainError
 from ehealth_certs.pki.ceremony import EnvironmentPki
 from ehealth_certs.pki.issuer import CaKey
 from ehealth_certs.pkistore import ROLES, PkiStore
@@ -124,6 +125,14 @@ class Runtime:
                             ski=ski,
                         )
                     er.issuer_ids[role] = row.id
+
+    def audit_auth_failure(self, obj: str, exc: DomainError) -> None:
+        """Audit a refused authentication in a transaction of its own, so that it survives the refusal."""
+        with self.db.transaction() as s:
+            self.audit.append(
+                s, actor="anonymous", action="auth.failed", obj=obj, outcome="failure",
+                reason=exc.kind.value, detail=exc.detail,
+            )  # fmt: skip
 
     @property
     def data_dir(self) -> Path:

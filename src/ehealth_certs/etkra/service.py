@@ -25,7 +25,8 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.etkra.depot import EtkDepot
 from ehealth_certs.etkra.states import FINAL_STATES, EtkState, transition
-from ehealth_certs.etkra.verify import AuthSignedRequest, b64, record_request_id, unb64, verify_auth_request
+from ehealth_certs.etkra.verify import AuthSignedRequest, b64, unb64, verify_auth_request
+from ehealth_certs.identity.signed import record_request_id
 from ehealth_certs.pki import etk as pki_etk
 from ehealth_certs.pki.issuer import issue_etk
 from ehealth_certs.pki.keys import check_public_key
@@ -71,18 +72,9 @@ class EtkRaService:
                     max_age=max_age,
                 )
         except DomainError as exc:
-            with self.rt.db.transaction() as audit_session:
-                self.rt.audit.append(
-                    audit_session,
-                    actor="anonymous",
-                    action="auth.failed",
-                    obj=f"{environment}/etkra/{operation}",
-                    outcome="failure",
-                    reason=exc.kind.value,
-                    detail=exc.detail,
-                )
+            self.rt.audit_auth_failure(f"{environment}/etkra/{operation}", exc)
             raise
-        record_request_id(s, signed.request_id, now=now, max_age=max_age)
+        record_request_id(s, "etkra", signed.request_id, now=now, keep=max_age * 2 + timedelta(minutes=1))
         return signed
 
     @staticmethod

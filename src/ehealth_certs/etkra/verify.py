@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,18 +20,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ehealth_certs.errors import DomainError, ErrorKind
-from ehealth_certs.pki.jws import loads_strict_json, sign_jws, verify_jws
+from ehealth_certs.identity.signed import parse_signed_payload
+from ehealth_certs.pki.jws import sign_jws, verify_jws
 from ehealth_certs.ra.states import CertState
-from ehealth_certs.storage.models import Certificate, UsedRequestId
-
-_REQUEST_ID = re.compile(r"_[A-Za-z0-9-]{8,64}")
-_ISSUE_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
-_PAYLOAD_NAMES = frozenset({"id", "issueInstant", "body"})
+from ehealth_certs.storage.models import Certificate
 
 
 @dataclass(frozen=True)
@@ -48,26 +43,6 @@ class AuthSignedRequest:
 
 def _untrusted(detail: str) -> DomainError:
     return DomainError(ErrorKind.UNTRUSTED_SIGNER, detail)
-
-
-def _parse_payload(payload: bytes) -> tuple[str, datetime, dict[str, Any]]:
-    document = loads_strict_json(payload, "signed request")
-    if not isinstance(document, dict) or set(document) != _PAYLOAD_NAMES:
-        raise DomainError(
-            ErrorKind.BAD_REQUEST, "a signed request is an object with exactly id, issueInstant and body"
-        )
-    request_id, instant, body = document["id"], document["issueInstant"], document["body"]
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request id must be '_' + 8 to 64 [A-Za-z0-9-]")
-    if not isinstance(instant, str) or not _ISSUE_INSTANT.fullmatch(instant):
-        raise DomainError(ErrorKind.BAD_REQUEST, "issueInstant must be an ISO 8601 UTC time ending in Z")
-    try:
-        issue_instant = datetime.fromisoformat(instant).astimezone(UTC)
-    except ValueError as exc:
-        raise DomainError(ErrorKind.BAD_REQUEST, f"issueInstant {instant!r} is not a valid time") from exc
-    if not isinstance(body, dict):
-        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request body must be a JSON object")
-    return request_id, issue_instant, body
 
 
 def verify_auth_request(
@@ -116,26 +91,13 @@ def verify_auth_request(
         raise DomainError(ErrorKind.FORBIDDEN, "the eHealth authentication certificate is revoked")
     if row.status != CertState.ISSUED:
         raise _untrusted("the signer's certificate is not issued yet")
-    request_id, issue_instant, body = _parse_payload(parts.payload)
+    request_id, issue_instant, body = parse_signed_payload(parts.payload)
     if abs(issue_instant - now) > max_age:
         raise DomainError(
             ErrorKind.BAD_REQUEST,
             f"issueInstant {issue_instant:%Y-%m-%dT%H:%M:%SZ} is more than {max_age} from server time",
         )
     return AuthSignedRequest(leaf, row.id, request_id, issue_instant, body)
-
-
-def record_request_id(s: Session, request_id: str, *, now: datetime, max_age: timedelta) -> None:
-    """Remember a verified request id in the caller's unit of work; a second use is REPLAY."""
-    s.execute(delete(UsedRequestId).where(UsedRequestId.expires_at < now))
-    scoped_id = f"etkra:{request_id}"
-    if s.get(UsedRequestId, scoped_id) is not None:
-        raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one")
-    s.add(UsedRequestId(id=scoped_id, expires_at=now + max_age * 2 + timedelta(minutes=1)))
-    try:
-        s.flush()
-    except IntegrityError as exc:
-        raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one") from exc
 
 
 def auth_signed_request(

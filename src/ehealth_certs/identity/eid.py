@@ -26,7 +26,8 @@ from cryptography.x509.oid import NameOID
 
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.identifiers import validate_ssin
-from ehealth_certs.pki.jws import loads_strict_json, verify_jws
+from ehealth_certs.identity.signed import parse_signed_payload
+from ehealth_certs.pki.jws import verify_jws
 
 ROLE_AUTHENTICATION = "authentication"
 ROLE_SIGNATURE = "signature"
@@ -34,9 +35,6 @@ ROLES = (ROLE_AUTHENTICATION, ROLE_SIGNATURE)
 DEFAULT_MAX_AGE = timedelta(minutes=5)
 
 _SSIN_FORM = re.compile(r"[0-9]{11}")
-_REQUEST_ID = re.compile(r"_[A-Za-z0-9-]{8,64}")
-_ISSUE_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
-_PAYLOAD_NAMES = frozenset({"id", "issueInstant", "body"})
 # SHA-1 and MD5 certificate signatures can be forged; real eID certificates use SHA-256.
 _WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 
@@ -108,7 +106,7 @@ class EidVerifier:
         _check_validity(leaf, now, "the eID certificate")
         _check_role(leaf, role)
         identity = _identity(leaf, role)
-        request_id, issue_instant, body = _parse_payload(parts.payload)
+        request_id, issue_instant, body = parse_signed_payload(parts.payload)
         if abs(issue_instant - now) > max_age:
             raise DomainError(
                 ErrorKind.BAD_REQUEST,
@@ -204,26 +202,6 @@ def _identity(leaf: x509.Certificate, role: str) -> EidIdentity:
     # Persons without a given name exist; their card has no GN attribute.
     first_name = _text(leaf, NameOID.GIVEN_NAME, "GN") or ""
     return EidIdentity(ssin=ssin, first_name=first_name, last_name=last_name, role=role, certificate=leaf)
-
-
-def _parse_payload(payload: bytes) -> tuple[str, datetime, dict[str, Any]]:
-    document = loads_strict_json(payload, "signed request")
-    if not isinstance(document, dict) or set(document) != _PAYLOAD_NAMES:
-        raise DomainError(
-            ErrorKind.BAD_REQUEST, "a signed request is an object with exactly id, issueInstant and body"
-        )
-    request_id, instant, body = document["id"], document["issueInstant"], document["body"]
-    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
-        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request id must be '_' + 8 to 64 [A-Za-z0-9-]")
-    if not isinstance(instant, str) or not _ISSUE_INSTANT.fullmatch(instant):
-        raise DomainError(ErrorKind.BAD_REQUEST, "issueInstant must be an ISO 8601 UTC time ending in Z")
-    try:
-        issue_instant = datetime.fromisoformat(instant).astimezone(UTC)
-    except ValueError as exc:
-        raise DomainError(ErrorKind.BAD_REQUEST, f"issueInstant {instant!r} is not a valid time") from exc
-    if not isinstance(body, dict):
-        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request body must be a JSON object")
-    return request_id, issue_instant, body
 
 
 def certificate_fingerprint(cert: x509.Certificate) -> str:

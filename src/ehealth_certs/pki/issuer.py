@@ -367,16 +367,14 @@ def prepare_ca(
     )
 
 
-def prepare_root(
-    *,
+def _prepare_self_signed(
     signer: Signer,
-    profile: CaProfile,
+    profile: LeafProfile | CaProfile,
     subject: x509.Name,
     serial: int,
     not_before: datetime,
     not_after: datetime,
 ) -> PreparedCertificate:
-    """Build and lint a self-signed root (issuer = subject, AKI = its own SKI) without signing it."""
     _algorithm(signer)
     return _prepare(
         scheme=signer.scheme,
@@ -394,6 +392,19 @@ def prepare_root(
         ocsp_url=None,
         ca_issuers_url=None,
     )
+
+
+def prepare_root(
+    *,
+    signer: Signer,
+    profile: CaProfile,
+    subject: x509.Name,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+) -> PreparedCertificate:
+    """Build and lint a self-signed root (issuer = subject, AKI = its own SKI) without signing it."""
+    return _prepare_self_signed(signer, profile, subject, serial, not_before, not_after)
 
 
 def prepare_self_signed(
@@ -407,23 +418,7 @@ def prepare_self_signed(
 ) -> PreparedCertificate:
     """Build and lint a self-signed end-entity certificate (the trusted-list signer: clients pin it
     directly, as they pin the Belgian scheme operator's self-signed signer). Sign with ``sign_root``."""
-    _algorithm(signer)
-    return _prepare(
-        scheme=signer.scheme,
-        issuer_name=subject,
-        issuer_subject_der=subject.public_bytes(),
-        issuer_key_id=x509.SubjectKeyIdentifier.from_public_key(signer.public_key).digest,
-        issuer_not_after=None,
-        profile=profile,
-        subject=subject,
-        public_key=signer.public_key,
-        serial=serial,
-        not_before=not_before,
-        not_after=not_after,
-        crl_url=None,
-        ocsp_url=None,
-        ca_issuers_url=None,
-    )
+    return _prepare_self_signed(signer, profile, subject, serial, not_before, not_after)
 
 
 def _sign_certificate(signer: Signer, prepared: PreparedCertificate) -> x509.Certificate:

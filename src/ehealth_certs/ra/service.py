@@ -16,7 +16,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import utc
@@ -24,6 +23,7 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.identifiers import IDENTIFIER_TYPES, validate_identifier, validate_ssin
 from ehealth_certs.identity.eid import EidVerifier, SignedRequest
+from ehealth_certs.identity.signed import record_request_id
 from ehealth_certs.identity.trust import EidTrust
 from ehealth_certs.pki.csr import parse_csr
 from ehealth_certs.pki.keys import check_public_key, public_key_identifier, spki_sha256
@@ -133,6 +133,26 @@ def _contact(raw: Any) -> dict[str, str]:
     return out
 
 
+def _mandated_organisations(s: Session, ssin: str) -> list[Organisation]:
+    """The organisations a person holds a mandate for (authentic source)."""
+    return list(
+        s.execute(
+            select(Organisation)
+            .join(Mandate, Mandate.organisation_id == Organisation.id)
+            .where(Mandate.ssin == ssin)
+        ).scalars()
+    )
+
+
+def _has_mandate(s: Session, ssin: str, id_type: str, number: str) -> bool:
+    query = (
+        select(Mandate.id)
+        .join(Organisation, Organisation.id == Mandate.organisation_id)
+        .where(Mandate.ssin == ssin, Organisation.id_type == id_type, Organisation.number == number)
+    )
+    return s.execute(query).first() is not None
+
+
 class CertRaService:
     def __init__(
         self, rt: Runtime, status: StatusService, issuance: IssuanceService, trust: EidTrust
@@ -161,30 +181,12 @@ class CertRaService:
                 max_age=timedelta(seconds=self.rt.settings.request_signature_max_age_seconds),
             )
         except DomainError as exc:
-            with self.rt.db.transaction() as audit_session:
-                self.rt.audit.append(
-                    audit_session,
-                    actor="anonymous",
-                    action="auth.failed",
-                    obj=f"eid/{role}",
-                    outcome="failure",
-                    reason=exc.kind.value,
-                    detail=exc.detail,
-                )
+            self.rt.audit_auth_failure(f"eid/{role}", exc)
             raise
 
     def _consume(self, s: Session, signed: SignedRequest) -> None:
-        """Record the signed request's id: a request is accepted once (ids are kept an hour)."""
-        now = self.rt.clock.now()
-        if s.get(UsedRequestId, signed.request_id) is not None:
-            raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one")
-        s.add(UsedRequestId(id=signed.request_id, expires_at=now + timedelta(hours=1)))
-        try:
-            s.flush()
-        except IntegrityError as exc:
-            raise DomainError(
-                ErrorKind.REPLAY, "this signed request was already used; sign a new one"
-            ) from exc
+        """Record the signed request's id: a request is accepted once."""
+        record_request_id(s, "certra", signed.request_id, now=self.rt.clock.now(), keep=timedelta(hours=1))
 
     def _verify(self, s: Session, token: str, role: str) -> SignedRequest:
         """Authenticate, then record the request id in ``s`` (call before ``s`` has touched the database)."""
@@ -211,15 +213,7 @@ class CertRaService:
             raise DomainError(ErrorKind.NOT_ENTITLED, "the eID holder may only ask for their own qualities")
         with self.rt.db.read() as s:
             quals = s.execute(select(Professional).where(Professional.ssin == ssin)).scalars().all()
-            orgs = (
-                s.execute(
-                    select(Organisation)
-                    .join(Mandate, Mandate.organisation_id == Organisation.id)
-                    .where(Mandate.ssin == ssin)
-                )
-                .scalars()
-                .all()
-            )
+            orgs = _mandated_organisations(s, ssin)
         return {
             "naturalPersonAuthorization": any(q.quality in CARE_QUALITIES for q in quals),
             "qualities": [{"quality": q.quality, "nihii": q.nihii} for q in quals],
@@ -308,16 +302,7 @@ class CertRaService:
                 select(Professional.quality).where(Professional.ssin == actor.id_value)
             ).scalars()
             return any(q in CARE_QUALITIES for q in quals), None
-        mandate = s.execute(
-            select(Mandate)
-            .join(Organisation, Organisation.id == Mandate.organisation_id)
-            .where(
-                Mandate.ssin == signer_ssin,
-                Organisation.id_type == actor.id_type,
-                Organisation.number == actor.id_value,
-            )
-        ).scalar_one_or_none()
-        return mandate is not None, None
+        return _has_mandate(s, signer_ssin, actor.id_type, actor.id_value), None
 
     def generate_certificate(self, environment: Environment, token: str) -> dict[str, Any]:
         # Everything that needs no database comes first: SQLite's write lock is taken by the first statement.
@@ -542,19 +527,7 @@ class CertRaService:
             return False
         if req.actor_type == "SSIN":
             return req.actor_id == ssin
-        return (
-            s.execute(
-                select(Mandate.id)
-                .join(Organisation, Organisation.id == Mandate.organisation_id)
-                .where(
-                    Mandate.ssin == ssin,
-                    Organisation.id_type == req.actor_type,
-                    Organisation.number == req.actor_id,
-                )
-            ).first()
-            is not None
-            or req.signer_ssin == ssin
-        )
+        return _has_mandate(s, ssin, req.actor_type, req.actor_id) or req.signer_ssin == ssin
 
     def generate_revocation_contract(self, environment: Environment, body: dict[str, Any]) -> dict[str, Any]:
         pki = _pki_hex(_str(body, "publicKeyIdentifier"))
@@ -688,14 +661,7 @@ class CertRaService:
         signed = self._verified(token, "authentication")
         ssin = signed.identity.ssin
         with self.rt.db.read() as s:
-            org_ids = [
-                (o.id_type, o.number)
-                for o in s.execute(
-                    select(Organisation)
-                    .join(Mandate, Mandate.organisation_id == Organisation.id)
-                    .where(Mandate.ssin == ssin)
-                ).scalars()
-            ]
+            org_ids = [(o.id_type, o.number) for o in _mandated_organisations(s, ssin)]
             reqs = list(
                 s.execute(
                     select(CertificateRequest)
