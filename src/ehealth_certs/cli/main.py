@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ehealth_certs.cli import client, etee, registry, server, trustlist
+from ehealth_certs.cli import client, etee, operators, registry, server, trustlist
 
 app = typer.Typer(
     name="ehcerts",
@@ -17,6 +17,7 @@ client.register(app)
 etee.register(app)
 trustlist.register(app)
 registry.register(app)
+operators.register(app)
 
 
 def main() -> None:

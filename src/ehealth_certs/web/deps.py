@@ -6,9 +6,11 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
+from ehealth_certs.identity.operators import OperatorTokens
 from ehealth_certs.platform import Platform
 
 
@@ -24,6 +26,16 @@ def environment(env: str) -> Environment:
         raise DomainError(
             ErrorKind.NOT_FOUND, f"unknown environment {env!r} (acceptance or production)"
         ) from exc
+
+
+async def operator(request: Request) -> str:
+    """The operator behind ``Authorization: Bearer <operator token>``; 401 (audited) for anything else.
+
+    A dependency of the write endpoints only: it runs before the body is read.
+    """
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    presented = token if scheme.lower() == "bearer" else ""
+    return await run_in_threadpool(OperatorTokens(platform(request).rt).authenticate, presented)
 
 
 async def body_bytes(request: Request, limit: int | None = None) -> bytes:
@@ -42,8 +54,8 @@ async def body_bytes(request: Request, limit: int | None = None) -> bytes:
     return b"".join(chunks)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    raw = await body_bytes(request)
+async def json_body(request: Request, limit: int | None = None) -> dict[str, Any]:
+    raw = await body_bytes(request, limit)
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

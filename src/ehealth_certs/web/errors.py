@@ -61,6 +61,9 @@ def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> Re
         **extra,
     }
     headers = {"Retry-After": "10"} if kind == ErrorKind.NOT_YET_DELIVERED else None
+    if kind == ErrorKind.UNAUTHENTICATED:
+        # RFC 9110 15.5.2: a 401 names the scheme that would be accepted (operator tokens, RFC 6750)
+        headers = {"WWW-Authenticate": 'Bearer realm="ehealth-certs"'}
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers
     )

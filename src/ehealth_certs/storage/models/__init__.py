@@ -16,6 +16,7 @@ from ehealth_certs.storage.models.core import (
     UsedRequestId,
 )
 from ehealth_certs.storage.models.etk import EtkRecord
+from ehealth_certs.storage.models.operators import OperatorToken
 from ehealth_certs.storage.models.registry import (  # noqa: F401  (metadata)
     MailMessage,
     RegistryDocument,
@@ -38,6 +39,7 @@ __all__ = [
     "Issuer",
     "Mandate",
     "OcspResponse",
+    "OperatorToken",
     "Organisation",
     "Professional",
     "Project",
