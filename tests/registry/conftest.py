@@ -1,26 +1,5 @@
-from __future__ import annotations
+"""The registry's tests use the notify tests' real SMTP server fixtures."""
 
-from collections.abc import Iterator
+from tests.notify.conftest import smtp, smtp_down, wire
 
-import pytest
-
-from ehealth_certs.platform import Platform
-from tests.notify.smtp_server import SmtpServer, smtp_server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp_down() -> Iterator[SmtpServer]:
-    """A server that is not listening yet: call ``.start()`` to end the outage."""
-    with smtp_server(running=False) as server:
-        yield server
-
-
-def wire(platform: Platform, server: SmtpServer) -> Platform:
-    platform.mail.transport = server.transport
-    return platform
+__all__ = ["smtp", "smtp_down", "wire"]
