@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ehealth_certs.errors import DomainError, ErrorKind
+from ehealth_certs.states import StateTable
 
 
 class EtkState(StrEnum):
@@ -16,23 +16,21 @@ class EtkState(StrEnum):
     EXPIRED = "EXPIRED"  # the authentication certificate expired (or the challenge did)
 
 
-ETK_TRANSITIONS: dict[EtkState, frozenset[EtkState]] = {
-    EtkState.NOT_REQUESTED: frozenset({EtkState.IN_REQUEST}),
-    EtkState.IN_REQUEST: frozenset(
-        {EtkState.VALID_ACTIVE, EtkState.WAIT_FOR_ACTIVATION, EtkState.REVOKED, EtkState.EXPIRED}
-    ),
-    EtkState.WAIT_FOR_ACTIVATION: frozenset({EtkState.VALID_ACTIVE, EtkState.REVOKED, EtkState.EXPIRED}),
-    EtkState.VALID_ACTIVE: frozenset({EtkState.REVOKED, EtkState.EXPIRED}),
-    EtkState.REVOKED: frozenset(),
-    EtkState.EXPIRED: frozenset(),
-}
+ETKS: StateTable[EtkState] = StateTable(
+    "ETK",
+    EtkState,
+    {
+        EtkState.NOT_REQUESTED: {EtkState.IN_REQUEST},
+        EtkState.IN_REQUEST: {
+            EtkState.VALID_ACTIVE, EtkState.WAIT_FOR_ACTIVATION, EtkState.REVOKED, EtkState.EXPIRED,
+        },
+        EtkState.WAIT_FOR_ACTIVATION: {EtkState.VALID_ACTIVE, EtkState.REVOKED, EtkState.EXPIRED},
+        EtkState.VALID_ACTIVE: {EtkState.REVOKED, EtkState.EXPIRED},
+        EtkState.REVOKED: set(),
+        EtkState.EXPIRED: set(),
+    },
+)  # fmt: skip
 
-FINAL_STATES = frozenset(s for s, nxt in ETK_TRANSITIONS.items() if not nxt)
-
-
-def transition(current: str, target: EtkState) -> EtkState:
-    """The next state, or ``DomainError(INVALID_TRANSITION)`` when the table does not allow it."""
-    state = EtkState(current)
-    if target not in ETK_TRANSITIONS[state]:
-        raise DomainError(ErrorKind.INVALID_TRANSITION, f"an ETK in state {state} cannot become {target}")
-    return target
+ETK_TRANSITIONS = ETKS.allowed
+FINAL_STATES = ETKS.final
+transition = ETKS.transition

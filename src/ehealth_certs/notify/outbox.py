@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,12 +26,29 @@ from sqlalchemy.orm import Session
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.notify.smtp import MailDeliveryError, MailTransport
 from ehealth_certs.runtime import Runtime
+from ehealth_certs.states import StateTable
 from ehealth_certs.storage.models.registry import MailMessage
 
 log = logging.getLogger(__name__)
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
-STATUSES = (PENDING, SENT, FAILED)
+
+class MailState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # a permanent refusal, after max_attempts; an operator may requeue it
+
+
+MAIL: StateTable[MailState] = StateTable(
+    "mail message",
+    MailState,
+    {
+        MailState.PENDING: {MailState.SENT, MailState.FAILED},
+        MailState.SENT: set(),
+        MailState.FAILED: {MailState.PENDING},
+    },
+)
+PENDING, SENT, FAILED = MailState.PENDING.value, MailState.SENT.value, MailState.FAILED.value
+STATUSES = tuple(s.value for s in MailState)
 _MAX_ERROR = 1000
 
 
@@ -196,7 +214,7 @@ class Outbox:
         with self._rt.db.transaction() as s:
             row = s.get(MailMessage, message_id)
             assert row is not None
-            row.status = SENT
+            row.status = MAIL.transition(row.status, MailState.SENT).value
             row.sent_at = self._rt.clock.now()
             row.last_error = None
             # The body carries single-purpose link tokens; once the server has it, we keep no copy.
@@ -210,7 +228,7 @@ class Outbox:
             assert row is not None
             row.last_error = str(exc)[:_MAX_ERROR]
             if exc.permanent and row.attempts >= self.policy.max_attempts:
-                row.status = FAILED
+                row.status = MAIL.transition(row.status, MailState.FAILED).value
                 report.failed += 1
             else:
                 row.next_attempt_at = now + self.policy.delay(row.attempts)
@@ -234,11 +252,7 @@ class Outbox:
             row = s.get(MailMessage, message_id)
             if row is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no mail message {message_id}")
-            if row.status != FAILED:
-                raise DomainError(
-                    ErrorKind.INVALID_TRANSITION, f"mail message {message_id} is {row.status}, not failed"
-                )
-            row.status = PENDING
+            row.status = MAIL.transition(row.status, MailState.PENDING).value
             row.attempts = 0
             row.next_attempt_at = self._rt.clock.now()
             self._rt.audit.append(s, actor=operator, action="mail.requeued", obj=f"mail/{message_id}")

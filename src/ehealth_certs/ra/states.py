@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from ehealth_certs.errors import DomainError, ErrorKind
+from ehealth_certs.states import StateTable
 
 
 class RequestState(StrEnum):
@@ -30,32 +30,27 @@ class CertificateStatus(StrEnum):
     EXPIRED = "EXPIRED"
 
 
-REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
-    RequestState.PENDING_APPROVAL: frozenset({RequestState.APPROVED, RequestState.REFUSED}),
-    # an APPROVED request whose signing attempt was abandoned stays APPROVED and is issued again
-    RequestState.APPROVED: frozenset({RequestState.ISSUED}),
-    RequestState.ISSUED: frozenset(),
-    RequestState.REFUSED: frozenset(),
-}
+REQUESTS: StateTable[RequestState] = StateTable(
+    "request",
+    RequestState,
+    {
+        RequestState.PENDING_APPROVAL: {RequestState.APPROVED, RequestState.REFUSED},
+        # an APPROVED request whose signing attempt was abandoned stays APPROVED and is issued again
+        RequestState.APPROVED: {RequestState.ISSUED},
+        RequestState.ISSUED: set(),
+        RequestState.REFUSED: set(),
+    },
+)
 
-CERT_TRANSITIONS: dict[CertState, frozenset[CertState]] = {
-    CertState.SIGNING: frozenset({CertState.ISSUED, CertState.REVOKED}),
-    CertState.ISSUED: frozenset({CertState.REVOKED}),
-    CertState.REVOKED: frozenset(),
-}
+CERTIFICATES: StateTable[CertState] = StateTable(
+    "certificate",
+    CertState,
+    {
+        CertState.SIGNING: {CertState.ISSUED, CertState.REVOKED},
+        CertState.ISSUED: {CertState.REVOKED},
+        CertState.REVOKED: set(),
+    },
+)
 
-
-def transition_request(current: str, target: RequestState) -> RequestState:
-    state = RequestState(current)
-    if target not in REQUEST_TRANSITIONS[state]:
-        raise DomainError(ErrorKind.INVALID_TRANSITION, f"a request in state {state} cannot become {target}")
-    return target
-
-
-def transition_cert(current: str, target: CertState) -> CertState:
-    state = CertState(current)
-    if target not in CERT_TRANSITIONS[state]:
-        raise DomainError(
-            ErrorKind.INVALID_TRANSITION, f"a certificate in state {state} cannot become {target}"
-        )
-    return target
+transition_request = REQUESTS.transition
+transition_cert = CERTIFICATES.transition

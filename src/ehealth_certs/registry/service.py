@@ -28,7 +28,7 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.notify.outbox import Outbox
 from ehealth_certs.registry.builtin import ServiceSpec, platform_services
-from ehealth_certs.registry.states import SubscriptionStatus, VersionStatus, transition
+from ehealth_certs.registry.states import SUBSCRIPTIONS, SubscriptionStatus, VersionStatus, transition
 from ehealth_certs.runtime import Runtime
 from ehealth_certs.storage.models.registry import (
     RegistryDocument,
@@ -483,7 +483,7 @@ class RegistryService:
             ):
                 return
             else:
-                sub.status = SubscriptionStatus.PENDING.value
+                sub.status = SUBSCRIPTIONS.transition(sub.status, SubscriptionStatus.PENDING).value
                 sub.confirmation_sent_at = now
                 sub.confirmed_at = sub.unsubscribed_at = None
                 s.execute(
@@ -524,14 +524,14 @@ class RegistryService:
             if sub.status != SubscriptionStatus.PENDING:
                 raise DomainError(ErrorKind.CHALLENGE_INVALID, "this confirmation link is no longer valid")
             tok.used_at = now
-            sub.status = SubscriptionStatus.CONFIRMED.value
+            sub.status = SUBSCRIPTIONS.transition(sub.status, SubscriptionStatus.CONFIRMED).value
             sub.confirmed_at = now
         return {"status": "confirmed"}
 
     def unsubscribe(self, token: str) -> dict[str, str]:
         with self._rt.db.transaction() as s:
             _, sub = self._check_token(s, token, "unsubscribe")
-            sub.status = SubscriptionStatus.UNSUBSCRIBED.value
+            sub.status = SUBSCRIPTIONS.transition(sub.status, SubscriptionStatus.UNSUBSCRIBED).value
             sub.unsubscribed_at = self._rt.clock.now()
             # every link in every mail sent so far dies with the subscription
             s.execute(delete(RegistryToken).where(RegistryToken.subscription_id == sub.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from ehealth_certs.errors import DomainError, ErrorKind
+from ehealth_certs.states import StateTable
 
 
 class VersionStatus(StrEnum):
@@ -12,15 +13,6 @@ class VersionStatus(StrEnum):
     ACTIVE = "active"
     DEPRECATED = "deprecated"  # still answers; consumers should move to a newer version
     RETIRED = "retired"  # no longer answers
-
-
-VERSION_TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
-    VersionStatus.DRAFT: frozenset({VersionStatus.ACTIVE, VersionStatus.RETIRED}),
-    VersionStatus.ACTIVE: frozenset({VersionStatus.DEPRECATED, VersionStatus.RETIRED}),
-    # a deprecation announced by mistake may be withdrawn
-    VersionStatus.DEPRECATED: frozenset({VersionStatus.ACTIVE, VersionStatus.RETIRED}),
-    VersionStatus.RETIRED: frozenset(),
-}
 
 
 class SubscriptionStatus(StrEnum):
@@ -39,9 +31,30 @@ def version_status(value: str) -> VersionStatus:
         ) from exc
 
 
-def transition(current: str, target: VersionStatus) -> VersionStatus:
-    """The one place that moves a version between states; refuses what the table does not allow."""
-    now = VersionStatus(current)
-    if target not in VERSION_TRANSITIONS[now]:
-        raise DomainError(ErrorKind.INVALID_TRANSITION, f"a {now.value} version cannot become {target.value}")
-    return target
+VERSIONS: StateTable[VersionStatus] = StateTable(
+    "version",
+    VersionStatus,
+    {
+        VersionStatus.DRAFT: {VersionStatus.ACTIVE, VersionStatus.RETIRED},
+        VersionStatus.ACTIVE: {VersionStatus.DEPRECATED, VersionStatus.RETIRED},
+        # a deprecation announced by mistake may be withdrawn
+        VersionStatus.DEPRECATED: {VersionStatus.ACTIVE, VersionStatus.RETIRED},
+        VersionStatus.RETIRED: set(),
+    },
+)
+
+SUBSCRIPTIONS: StateTable[SubscriptionStatus] = StateTable(
+    "subscription",
+    SubscriptionStatus,
+    {
+        # PENDING -> PENDING: the confirmation mail is sent again after a while
+        SubscriptionStatus.PENDING: {
+            SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNSUBSCRIBED,
+        },
+        SubscriptionStatus.CONFIRMED: {SubscriptionStatus.UNSUBSCRIBED},
+        SubscriptionStatus.UNSUBSCRIBED: {SubscriptionStatus.PENDING},  # subscribing again, double opt-in again
+    },
+)  # fmt: skip
+
+VERSION_TRANSITIONS = VERSIONS.allowed
+transition = VERSIONS.transition
