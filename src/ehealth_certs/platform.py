@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from ehealth_certs.clock import Clock
@@ -18,6 +20,8 @@ from ehealth_certs.registry import RegistryService
 from ehealth_certs.runtime import Runtime
 from ehealth_certs.trustlist.service import TrustListService
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Platform:
@@ -27,10 +31,10 @@ class Platform:
     issuance: IssuanceService
     certra: CertRaService
     trustlists: TrustListService
-    depot: EtkDepot = field(init=False)
-    etkra: EtkRaService = field(init=False)
-    mail: Outbox = field(init=False)
-    registry: RegistryService = field(init=False)
+    depot: EtkDepot
+    etkra: EtkRaService
+    mail: Outbox
+    registry: RegistryService
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock | None = None, *, create_pki: bool = True) -> Platform:
@@ -39,30 +43,47 @@ class Platform:
         status = StatusService(rt)
         issuance = IssuanceService(rt, status)
         certra = CertRaService(rt, status, issuance, trust)
-        trustlists = TrustListService(rt)
+        depot = EtkDepot(rt)
+        mail = Outbox(rt, SmtpTransport.from_settings(settings))
         platform = cls(
-            rt=rt, trust=trust, status=status, issuance=issuance, certra=certra, trustlists=trustlists
+            rt=rt,
+            trust=trust,
+            status=status,
+            issuance=issuance,
+            certra=certra,
+            trustlists=TrustListService(rt),
+            depot=depot,
+            etkra=EtkRaService(rt, certra, depot),
+            mail=mail,
+            registry=RegistryService(rt, mail),
         )
-        platform.depot = EtkDepot(rt)
-        platform.etkra = EtkRaService(rt, certra, platform.depot)
-        platform.mail = Outbox(rt, SmtpTransport.from_settings(settings))
-        platform.registry = RegistryService(rt, platform.mail)
         platform.registry.register_platform_services()  # idempotent; announces URL changes
         status.load_responses()
         return platform
 
-    def maintenance(self, *, reconcile_after: timedelta = timedelta(minutes=5)) -> None:
-        """One round of background work: reconcile crashed issuances, refresh OCSP, publish CRLs.
+    def maintenance(self, *, reconcile_after: timedelta = timedelta(minutes=5)) -> list[str]:
+        """One round of background work; returns the names of the steps that failed (and were logged).
 
-        ``reconcile_after``: a ``signing`` row younger than this may belong to an issuance in flight.
-        At start-up, before serving, the server passes zero.
+        Each step runs on its own: a mail server outage must not delay a CRL. ``reconcile_after``: a
+        ``signing`` row younger than this may belong to an issuance in flight; at start-up, before
+        serving, the server passes zero.
         """
-        self.issuance.reconcile(older_than=reconcile_after)
-        self.status.refresh()
-        self.etkra.expire()  # ETKs of expired certificates, lapsed challenges
-        self.trustlists.refresh()  # a CA registered or withdrawn, or NextUpdate near: republish
-        self.mail.deliver()  # the outbox: registry notices and other mail, retried with backoff
-        self.certra.forget_used_request_ids()
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("reconcile", lambda: self.issuance.reconcile(older_than=reconcile_after)),
+            ("status", self.status.refresh),  # OCSP reload and re-signing, CRLs due
+            ("etk-expiry", self.etkra.expire),  # ETKs of expired certificates, lapsed challenges
+            ("trusted-lists", self.trustlists.refresh),  # a CA registered or withdrawn, or NextUpdate near
+            ("mail", self.mail.deliver),  # the outbox, retried with backoff
+            ("request-ids", self.certra.forget_used_request_ids),
+        ]
+        failed: list[str] = []
+        for name, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("maintenance step %s failed", name)
+                failed.append(name)
+        return failed
 
     def close(self) -> None:
         self.rt.close()

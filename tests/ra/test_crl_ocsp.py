@@ -116,7 +116,7 @@ def test_revocation_reaches_ocsp_at_once_and_the_crl_within_a_minute(platform, c
     assert cert is not None
     issuing = platform.rt.environments[PROD].pki.issuing.certificate
     web = http_client(platform)
-    platform.maintenance()  # the loop's first round: a CRL exists before the revocation
+    assert platform.maintenance() == []  # the loop's first round: a CRL exists before the revocation
     before = x509.load_der_x509_crl(web.get("/pki/production/crl").content)
     assert before.get_revoked_certificate_by_serial_number(cert.serial_number) is None
 
@@ -135,7 +135,7 @@ def test_revocation_reaches_ocsp_at_once_and_the_crl_within_a_minute(platform, c
     assert answer.revocation_time_utc == revoked_at.replace(microsecond=0)
 
     clock.advance(timedelta(seconds=15))  # the next maintenance round
-    platform.maintenance()
+    assert platform.maintenance() == []
     crl = x509.load_der_x509_crl(web.get("/pki/production/crl").content)
     entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
     assert entry is not None
@@ -235,3 +235,18 @@ def test_crl_in_the_same_second_as_a_revocation(platform, clock, eid_factory, tm
     assert out.certificate is not None
     entry = crl.get_revoked_certificate_by_serial_number(out.certificate.serial_number)
     assert entry is not None and entry.revocation_date_utc == crl.last_update_utc
+
+
+def test_a_failing_maintenance_step_does_not_stop_the_others(platform, clock, monkeypatch) -> None:
+    """A mail outage (or any broken step) must not keep the CRL from being published."""
+    from ehealth_certs.environment import Environment
+
+    def broken(**_kw: object) -> None:
+        raise RuntimeError("simulated failure of the mail step")
+
+    monkeypatch.setattr(platform.mail, "deliver", broken)
+    assert platform.status.latest_crl(Environment.PRODUCTION) is None
+    assert platform.maintenance() == ["mail"]
+    assert (
+        platform.status.latest_crl(Environment.PRODUCTION) is not None
+    )  # the status step ran before and after

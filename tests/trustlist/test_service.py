@@ -286,7 +286,9 @@ def test_a_withdrawn_ca_stays_listed_as_withdrawn_across_restarts(
     platform.close()
     again = Platform.start(settings, clock, create_pki=False)
     try:
-        again.maintenance()  # nothing changed: no new publication, and the CA is not "re-granted"
+        assert (
+            again.maintenance() == []
+        )  # nothing changed: no new publication, and the CA is not "re-granted"
         assert again.trustlists.latest(PROD) == publication
         assert again.trustlists.due_reason(PROD) is None
     finally:
@@ -294,7 +296,7 @@ def test_a_withdrawn_ca_stays_listed_as_withdrawn_across_restarts(
 
 
 def test_a_new_ca_republishes_automatically(platform: Platform, clock: FixedClock) -> None:
-    platform.maintenance()
+    assert platform.maintenance() == []
     first = platform.trustlists.latest(PROD)
     assert first is not None and first.sequence_number == 1
     assert platform.trustlists.latest(ACPT) is not None
@@ -314,7 +316,7 @@ def test_a_new_ca_republishes_automatically(platform: Platform, clock: FixedCloc
         )  # fmt: skip
     assert platform.trustlists.due_reason(PROD) == "services-changed"
     assert platform.trustlists.due_reason(ACPT) is None
-    platform.maintenance()
+    assert platform.maintenance() == []
     second = platform.trustlists.latest(PROD)
     assert second is not None and second.sequence_number == 2
     listed = _services(_verify(platform, second))["ehealth-certs Production Issuing CA 002"]
@@ -333,7 +335,7 @@ def test_republished_when_a_third_of_the_validity_remains(platform: Platform, cl
     assert platform.trustlists.latest(PROD) == first
     clock.set(threshold)
     assert platform.trustlists.due_reason(PROD) == "next-update"
-    platform.maintenance()
+    assert platform.maintenance() == []
     second = platform.trustlists.latest(PROD)
     assert second is not None and second.sequence_number == 2
     assert second.issue_time == threshold and second.next_update == threshold + timedelta(days=30)

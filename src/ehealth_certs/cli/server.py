@@ -75,7 +75,11 @@ def serve(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     count = workers or settings.workers or os.cpu_count() or 1
     platform = Platform.start(settings, create_pki=True)
-    platform.maintenance(reconcile_after=timedelta(0))  # nothing is in flight before we serve
+    failed = platform.maintenance(reconcile_after=timedelta(0))  # nothing is in flight before we serve
+    if failed:
+        raise DomainError(
+            ErrorKind.UNAVAILABLE, f"start-up maintenance failed ({', '.join(failed)}); see the log"
+        )
     typer.echo(f"ehealth-certs is serving on {settings.base_url}  (data: {settings.data_dir.resolve()})")
     typer.echo(
         f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz   workers: {count}"

@@ -25,7 +25,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -36,7 +36,7 @@ from cryptography.x509.oid import NameOID
 
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.pki.eid_dev import TestEid
-from ehealth_certs.pki.jws import hash_for_public_key, sign_jws
+from ehealth_certs.pki.jws import hash_for_public_key, sign_jws, signed_envelope
 
 FILE_FORMAT = "ehcerts-test-eid/1"
 MIN_PIN_LENGTH = 4
@@ -188,24 +188,13 @@ def signed_request(card: EidCard, key: EidKey, body: Mapping[str, Any], *, now: 
     compact JSON with sorted keys; ``id`` lets the server refuse replays, ``issueInstant`` bounds the
     token's age. ``key`` picks the eID key the eHealth protocol prescribes for the operation.
     """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
     if key == "authentication":
         chain, sign = card.authentication_chain, card.sign_with_authentication
     elif key == "signature":
         chain, sign = card.signature_chain, card.sign_with_signature
     else:
         raise DomainError(ErrorKind.BAD_REQUEST, f"unknown eID key {key!r}")
-    envelope = {
-        "id": "_" + str(uuid.uuid4()),
-        "issueInstant": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "body": dict(body),
-    }
-    try:
-        payload = json.dumps(envelope, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise DomainError(ErrorKind.BAD_REQUEST, f"the request body is not JSON-serialisable: {exc}") from exc
-    return sign_jws(payload.encode("utf-8"), chain=chain, sign=sign)
+    return sign_jws(signed_envelope(body, now=now), chain=chain, sign=sign)
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -10,11 +10,9 @@ same DER. Whatever else ``x5c`` carries is ignored.
 from __future__ import annotations
 
 import base64
-import json
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -24,8 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ehealth_certs.errors import DomainError, ErrorKind
-from ehealth_certs.identity.signed import parse_signed_payload
-from ehealth_certs.pki.jws import sign_jws, verify_jws
+from ehealth_certs.pki.jws import parse_signed_payload, sign_jws, signed_envelope, verify_jws
 from ehealth_certs.ra.states import CertState
 from ehealth_certs.storage.models import Certificate
 
@@ -107,13 +104,7 @@ def auth_signed_request(
 
     ``sign`` receives the JWS signing input and returns an RS256 signature (PKCS#1 v1.5, SHA-256).
     """
-    envelope = {
-        "id": "_" + str(uuid.uuid4()),
-        "issueInstant": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "body": dict(body),
-    }
-    payload = json.dumps(envelope, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return sign_jws(payload.encode("utf-8"), chain=chain, sign=sign)
+    return sign_jws(signed_envelope(body, now=now), chain=chain, sign=sign)
 
 
 def b64(data: bytes) -> str:

@@ -26,8 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.identifiers import validate_ssin
-from ehealth_certs.identity.signed import parse_signed_payload
-from ehealth_certs.pki.jws import verify_jws
+from ehealth_certs.pki.jws import parse_signed_payload, verify_jws
 
 ROLE_AUTHENTICATION = "authentication"
 ROLE_SIGNATURE = "signature"

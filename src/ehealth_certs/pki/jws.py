@@ -33,8 +33,10 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -268,3 +270,46 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+# -- the signed-request envelope ------------------------------------------------------------------------
+_REQUEST_ID = re.compile(r"_[A-Za-z0-9-]{8,64}")
+_ISSUE_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+_PAYLOAD_NAMES = frozenset({"id", "issueInstant", "body"})
+
+
+def parse_signed_payload(payload: bytes) -> tuple[str, datetime, dict[str, Any]]:
+    """(request id, issueInstant, body) of a verified JWS payload; BAD_REQUEST for any other shape."""
+    document = loads_strict_json(payload, "signed request")
+    if not isinstance(document, dict) or set(document) != _PAYLOAD_NAMES:
+        raise DomainError(
+            ErrorKind.BAD_REQUEST, "a signed request is an object with exactly id, issueInstant and body"
+        )
+    request_id, instant, body = document["id"], document["issueInstant"], document["body"]
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request id must be '_' + 8 to 64 [A-Za-z0-9-]")
+    if not isinstance(instant, str) or not _ISSUE_INSTANT.fullmatch(instant):
+        raise DomainError(ErrorKind.BAD_REQUEST, "issueInstant must be an ISO 8601 UTC time ending in Z")
+    try:
+        issue_instant = datetime.fromisoformat(instant).astimezone(UTC)
+    except ValueError as exc:
+        raise DomainError(ErrorKind.BAD_REQUEST, f"issueInstant {instant!r} is not a valid time") from exc
+    if not isinstance(body, dict):
+        raise DomainError(ErrorKind.BAD_REQUEST, "the signed request body must be a JSON object")
+    return request_id, issue_instant, body
+
+
+def signed_envelope(body: Mapping[str, Any], *, now: datetime) -> bytes:
+    """The payload of a signed request: ``{"body", "id": "_<uuid4>", "issueInstant": "...Z"}`` as compact JSON
+    with sorted keys. ``id`` lets the server refuse replays; ``issueInstant`` bounds the request's age."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    envelope = {
+        "id": "_" + str(uuid.uuid4()),
+        "issueInstant": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "body": dict(body),
+    }
+    try:
+        return json.dumps(envelope, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise DomainError(ErrorKind.BAD_REQUEST, f"the request body is not JSON-serialisable: {exc}") from exc

@@ -24,6 +24,7 @@ from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.etkra.depot import DepotAnswer, EtkDepot, normalise_identifier
 from ehealth_certs.platform import Platform
 from ehealth_certs.web import errors
+from ehealth_certs.web.asgi import read_body, send_response
 from ehealth_certs.web.deps import environment, jws_body, platform
 from ehealth_certs.web.soap import depot as soap
 
@@ -112,14 +113,6 @@ async def xsd(path: str) -> Response:
 
 
 # -- fast path --------------------------------------------------------------------------------------
-async def _send(send: Any, status: int, content_type: bytes, body: bytes, cache: bytes | None = None) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if cache is not None:
-        headers.append((b"cache-control", cache))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _lookup(depot: EtkDepot, env: Environment, queries: list[Any]) -> DepotAnswer:
     if all(depot.is_cached(env, q) for q in queries):
         return depot.lookup_many(env, queries)  # memory only: no need to leave the event loop
@@ -163,32 +156,32 @@ class DepotFastPath:
             body = orjson.dumps(answer_json(answer))
         except DomainError as exc:
             response = errors.domain_problem(exc)
-            await _send(send, response.status_code, b"application/problem+json", bytes(response.body))
+            await send_response(send, response.status_code, b"application/problem+json", bytes(response.body))
             return
         except Exception:
             log.exception("ETK depot lookup failed")
             response = errors.problem(
                 500, "internal", "Internal error", "the platform could not complete the request"
             )
-            await _send(send, 500, b"application/problem+json", bytes(response.body))
+            await send_response(send, 500, b"application/problem+json", bytes(response.body))
             return
-        await _send(send, 200, b"application/json", body, b"max-age=60, public")
+        await send_response(send, 200, b"application/json", body, b"max-age=60, public")
 
     async def _soap(self, scope: dict[str, Any], receive: Any, send: Any, env: Environment) -> None:
-        body = await _read(receive, soap.MAX_SOAP_BYTES)
+        body = await read_body(receive, soap.MAX_SOAP_BYTES)
         if body is None:
-            await _send(
+            await send_response(
                 send, 413, _SOAP_CONTENT_TYPE, soap.fault(f"the message exceeds {soap.MAX_SOAP_BYTES} bytes")
             )
             return
         try:
             given = soap.parse_get_etk(body)
         except DomainError as exc:
-            await _send(send, 500, _SOAP_CONTENT_TYPE, soap.fault(exc.detail))
+            await send_response(send, 500, _SOAP_CONTENT_TYPE, soap.fault(exc.detail))
             return
         except Exception:
             log.exception("SOAP parsing failed")
-            await _send(send, 500, _SOAP_CONTENT_TYPE, soap.fault("the message could not be read"))
+            await send_response(send, 500, _SOAP_CONTENT_TYPE, soap.fault("the message could not be read"))
             return
         try:
             queries = [normalise_identifier(g.type, g.value, g.application_id) for g in given]
@@ -199,31 +192,17 @@ class DepotFastPath:
                 out = soap.error_response(given, exc)
             else:
                 log.error("ETK depot SOAP lookup failed: %s", exc)
-                await _send(
+                await send_response(
                     send, 500, _SOAP_CONTENT_TYPE, soap.fault("the depot is unavailable", server=True)
                 )
                 return
         except Exception:
             log.exception("ETK depot SOAP lookup failed")
-            await _send(send, 500, _SOAP_CONTENT_TYPE, soap.fault("the depot is unavailable", server=True))
+            await send_response(
+                send, 500, _SOAP_CONTENT_TYPE, soap.fault("the depot is unavailable", server=True)
+            )
             return
-        await _send(send, 200, _SOAP_CONTENT_TYPE, out)
-
-
-async def _read(receive: Any, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        await send_response(send, 200, _SOAP_CONTENT_TYPE, out)
 
 
 def register(app: FastAPI) -> None:

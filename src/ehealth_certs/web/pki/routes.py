@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ehealth_certs.web.asgi import read_body, send_response
 from ehealth_certs.web.deps import environment, platform
 
 router = APIRouter(prefix="/pki/{env}", tags=["PKI"])
@@ -97,7 +98,7 @@ class OcspFastPath:
         method = scope["method"]
         body: bytes | None
         if method == "POST" and len(parts) == 4:
-            body = await self._read(receive)
+            body = await read_body(receive, OCSP_MAX_REQUEST)
         elif method == "GET" and len(parts) == 5:
             body = self._decode_get(parts[4])
         else:
@@ -110,32 +111,13 @@ class OcspFastPath:
         p_metrics = getattr(self, "metrics", None)
         if p_metrics is not None:
             p_metrics.ocsp.inc()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/ocsp-response"),
-                    (b"content-length", str(len(answer)).encode()),
-                    (b"cache-control", b"max-age=300, public, no-transform, must-revalidate"),
-                ],
-            }
+        await send_response(
+            send,
+            200,
+            b"application/ocsp-response",
+            answer,
+            b"max-age=300, public, no-transform, must-revalidate",
         )
-        await send({"type": "http.response.body", "body": answer})
-
-    @staticmethod
-    async def _read(receive: Any) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > OCSP_MAX_REQUEST:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     @staticmethod
     def _decode_get(segment: str) -> bytes | None:
