@@ -16,7 +16,7 @@ import httpx
 import typer
 from cryptography import x509
 
-from ehealth_certs.cli.common import emit, handle_errors, secret
+from ehealth_certs.cli.common import EXIT_CODES, emit, handle_errors, secret
 from ehealth_certs.client.http import PlatformClient
 from ehealth_certs.client.revocation import ocsp_checker
 from ehealth_certs.clock import SystemClock
@@ -28,11 +28,11 @@ from ehealth_certs.pki.keystore import Keystore, load_keystore
 from ehealth_certs.pki.seal import TrustStatus, UnsealResult, ValidationStatus, seal, unseal
 
 # Dedicated exit codes of unseal (documented in docs/etee.md); other errors use cli/common.py EXIT_CODES.
-EXIT_MALFORMED = 10  # not a sealed message (or a broken one)
+EXIT_MALFORMED = EXIT_CODES[ErrorKind.MALFORMED_MESSAGE]  # 10: not a sealed message (or a broken one)
 EXIT_INVALID = 11  # a signature or the encryption is invalid: the content is never written
 EXIT_NOT_TRUSTED = 12  # data valid but the sender is not fully trusted (strict mode)
-EXIT_NO_KEY = 13  # none of the keystores holds a key for this message
-EXIT_SEVERAL_MATCHES = 2  # etk get: several ETKs match (ApplicationIDs), none was written
+EXIT_NO_KEY = EXIT_CODES[ErrorKind.NO_DECRYPTION_KEY]  # 13: no keystore holds a key for this message
+EXIT_SEVERAL_MATCHES = 14  # etk get: several ETKs match (ApplicationIDs), none was written (2 is usage)
 
 etk_app = typer.Typer(help="Encryption tokens (ETK) from the depot.", no_args_is_help=True)
 
@@ -234,17 +234,9 @@ def unseal_command(
     ] = False,
 ) -> None:
     """Open a sealed message. Strict by default: nothing is written unless data is valid and trust is FULL."""
-    try:
-        _unseal(keystore, input_file, output_file, trusted_ca or [], validation_time, report, lenient,
-                no_revocation_check)  # fmt: skip
-    except DomainError as exc:
-        code = {ErrorKind.MALFORMED_MESSAGE: EXIT_MALFORMED, ErrorKind.NO_DECRYPTION_KEY: EXIT_NO_KEY}.get(
-            exc.kind
-        )
-        if code is None:
-            raise
-        typer.echo(f"error: {exc.detail} [{exc.kind.value}]", err=True)
-        raise typer.Exit(code) from None
+    # malformed message and no key are DomainErrors: @handle_errors maps them (EXIT_CODES)
+    _unseal(keystore, input_file, output_file, trusted_ca or [], validation_time, report, lenient,
+            no_revocation_check)  # fmt: skip
 
 
 def _unseal(
