@@ -64,14 +64,6 @@ class PlatformClient:
     def _signed(self, url: str, token: str) -> Any:
         return self._json("POST", url, content=token.encode(), headers={"Content-Type": "application/jose"})
 
-    def get_bytes(self, path: str) -> bytes:
-        try:
-            response = self._http.get(path)
-        except httpx.HTTPError as exc:
-            raise DomainError(ErrorKind.UNAVAILABLE, f"cannot reach {self.server}: {exc}") from exc
-        _raise_for_problem(response)
-        return response.content
-
     # -- CertRA -----------------------------------------------------------------------------------
     def actor_qualities(self, token: str) -> dict[str, Any]:
         result: dict[str, Any] = self._signed(self._certra("/actor-qualities"), token)

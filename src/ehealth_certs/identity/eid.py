@@ -201,8 +201,3 @@ def _identity(leaf: x509.Certificate, role: str) -> EidIdentity:
     # Persons without a given name exist; their card has no GN attribute.
     first_name = _text(leaf, NameOID.GIVEN_NAME, "GN") or ""
     return EidIdentity(ssin=ssin, first_name=first_name, last_name=last_name, role=role, certificate=leaf)
-
-
-def certificate_fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER certificate, hex: a stable key for audit records of who signed."""
-    return cert.fingerprint(hashes.SHA256()).hex()

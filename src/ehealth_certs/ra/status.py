@@ -17,6 +17,7 @@ from cryptography import x509
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ehealth_certs.clock import utc
 from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError
 from ehealth_certs.pki import issuer as pki_issuer
@@ -221,7 +222,7 @@ class StatusService:
             newest = s.execute(
                 select(func.max(Certificate.revoked_at)).where(Certificate.issuer_id == issuer_id)
             ).scalar()
-        return newest is not None and _aware(newest) >= last.this_update
+        return newest is not None and utc(newest) >= last.this_update
 
     def publish_crl(self, environment: Environment, role: str = "issuing") -> Crl:
         er = self.rt.environments[environment]
@@ -238,7 +239,7 @@ class StatusService:
         # same second as the CRL must not look later than it (the pre-sign gate would refuse the CRL)
         entries = [
             pki_issuer.RevokedEntry(
-                int(serial, 16), _aware(at or now).replace(microsecond=0), REASONS.get(reason or "")
+                int(serial, 16), utc(at or now).replace(microsecond=0), REASONS.get(reason or "")
             )
             for serial, at, reason in revoked
         ]
@@ -269,9 +270,3 @@ class StatusService:
             for role in ("issuing", "root"):
                 if self.crl_due(env, role):
                     self.publish_crl(env, role)
-
-
-def _aware(at: datetime) -> datetime:
-    from ehealth_certs.clock import utc
-
-    return utc(at)
