@@ -8,33 +8,41 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
+from ehealth_certs.client.eid import FileEid
 from ehealth_certs.clock import FixedClock
 from ehealth_certs.config import Settings
 from ehealth_certs.environment import Environment
+from ehealth_certs.pki.ceremony import EnvironmentPki
 from ehealth_certs.pkistore import PkiStore
+from ehealth_certs.platform import Platform
 from tests.paths import DATA
 
+CitizenCa = tuple[x509.Certificate, rsa.RSAPrivateKey]
 PASSPHRASE = "test-only ca passphrase 4f0c"
 PG_ADMIN_URL = os.environ.get("EHCERTS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
 FIXTURES = DATA / "etee-fixtures"
 
 
-_PKI_CACHE: dict[tuple[str, bytes], object] = {}
+_PKI_CACHE: dict[tuple[str, bytes], EnvironmentPki] = {}
 _original_load = PkiStore.load
 
 
-def _cached_load(self: PkiStore, environment: Environment) -> object:
+def _cached_load(self: PkiStore, environment: Environment) -> EnvironmentPki:
     """Every test copies the same PKI template; decrypting its keys (scrypt) once per session is enough."""
     import hashlib
 
@@ -102,14 +110,13 @@ def settings(tmp_path: Path, database_url: str, pki_template: Path) -> Settings:
     return Settings(
         data_dir=data,
         database_url=database_url,
-        ca_passphrase=PASSPHRASE,  # type: ignore[arg-type]
+        ca_passphrase=SecretStr(PASSPHRASE),
         public_base_url="http://127.0.0.1:8443",
     )
 
 
 @pytest.fixture
-def platform(settings: Settings, clock: FixedClock) -> Iterator[object]:
-    from ehealth_certs.platform import Platform
+def platform(settings: Settings, clock: FixedClock) -> Iterator[Platform]:
 
     p = Platform.start(settings, clock, create_pki=False)
     yield p
@@ -121,19 +128,18 @@ class Person:
     ssin: str
     first_name: str
     last_name: str
-    card: object
+    card: FileEid
 
 
 @pytest.fixture(scope="session")
-def citizen_ca() -> tuple[object, object]:
+def citizen_ca() -> CitizenCa:
     from ehealth_certs.pki.eid_dev import create_citizen_ca
 
     return create_citizen_ca(now=START.replace(year=START.year - 2))
 
 
 @pytest.fixture(scope="session")
-def eid_factory(citizen_ca: tuple[object, object]) -> object:
-    from ehealth_certs.client.eid import FileEid
+def eid_factory(citizen_ca: CitizenCa) -> Callable[..., Person]:
     from ehealth_certs.pki.eid_dev import create_test_eid
 
     cache: dict[str, Person] = {}
@@ -141,7 +147,7 @@ def eid_factory(citizen_ca: tuple[object, object]) -> object:
     def make(ssin: str, first_name: str = "Jan", last_name: str = "Janssens", *, tmp: Path) -> Person:
         if ssin not in cache:
             eid = create_test_eid(
-                ssin=ssin, first_name=first_name, last_name=last_name, ca=citizen_ca,  # type: ignore[arg-type]
+                ssin=ssin, first_name=first_name, last_name=last_name, ca=citizen_ca,
                 now=START.replace(year=START.year - 1),
             )  # fmt: skip
             path = tmp / f"eid-{ssin}.json"
@@ -153,9 +159,9 @@ def eid_factory(citizen_ca: tuple[object, object]) -> object:
 
 
 @pytest.fixture
-def trust_citizen_ca(platform: object, citizen_ca: tuple[object, object]) -> None:
+def trust_citizen_ca(platform: Platform, citizen_ca: CitizenCa) -> None:
     ca_cert = citizen_ca[0]
-    platform.trust.add("test-citizen-ca", ca_cert.public_bytes(serialization.Encoding.PEM))  # type: ignore[attr-defined]
+    platform.trust.add("test-citizen-ca", ca_cert.public_bytes(serialization.Encoding.PEM))
 
 
 @dataclass
@@ -163,11 +169,12 @@ class LiveServer:
     url: str
     data_dir: Path
     env: dict[str, str]
-    process: object
+    process: subprocess.Popen[bytes]
 
-    def cli(self, *args: str, extra_env: dict[str, str] | None = None, check: bool = True) -> object:
+    def cli(
+        self, *args: str, extra_env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``ehcerts`` against this server's data directory (operator commands)."""
-        import subprocess
         import sys
 
         result = subprocess.run(
@@ -193,7 +200,6 @@ def free_port() -> int:
 
 def start_live_server(data_dir: Path, *, port: int, extra_env: dict[str, str] | None = None) -> LiveServer:
     """Start ``ehcerts serve`` in a subprocess and wait until /healthz answers."""
-    import subprocess
     import sys
     import time
 
@@ -227,11 +233,11 @@ def start_live_server(data_dir: Path, *, port: int, extra_env: dict[str, str] | 
 
 def stop_live_server(server: LiveServer) -> None:
     proc = server.process
-    proc.terminate()  # type: ignore[attr-defined]
+    proc.terminate()
     try:
-        proc.wait(timeout=10)  # type: ignore[attr-defined]
+        proc.wait(timeout=10)
     except Exception:
-        proc.kill()  # type: ignore[attr-defined]
+        proc.kill()
 
 
 @pytest.fixture(scope="session")
