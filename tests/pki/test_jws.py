@@ -372,3 +372,27 @@ def test_any_one_character_change_is_refused_with_a_domain_error(
     with pytest.raises(DomainError) as caught:
         verify_jws(mutated)
     assert caught.value.kind is ErrorKind.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("serial", [0, -5])
+def test_x5c_certificate_with_a_non_positive_serial_is_refused(
+    rsa_pair: tuple[x509.Certificate, rsa.RSAPrivateKey], serial: int
+) -> None:
+    """RFC 5280 §4.1.2.2: refused by us, not left to cryptography's deprecation warning."""
+    import warnings
+
+    from asn1crypto import x509 as asn1_x509
+
+    cert, key = rsa_pair
+    parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    parsed["tbs_certificate"]["serial_number"] = serial
+    tbs = parsed["tbs_certificate"].dump(force=True)
+    parsed["signature_value"] = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    bad = base64.b64encode(parsed.dump(force=True)).decode()
+    token = _forge({"alg": "RS256", "typ": "ehcerts+jws", "x5c": [bad]}, b"{}", key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deprecation warning may escape either
+        with pytest.raises(DomainError) as caught:
+            verify_jws(token)
+    assert caught.value.kind is ErrorKind.BAD_SIGNATURE
+    assert "serial number" in caught.value.detail

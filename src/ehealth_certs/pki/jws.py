@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -209,12 +210,19 @@ def _parse_x5c(x5c: Any) -> list[x509.Certificate]:
         if not isinstance(entry, str) or not _B64STD.fullmatch(entry):
             raise DomainError(ErrorKind.BAD_SIGNATURE, f"x5c[{index}] is not base64")
         try:
-            cert = x509.load_der_x509_certificate(base64.b64decode(entry, validate=True))
+            der = base64.b64decode(entry, validate=True)
+            # RFC 5280 §4.1.2.2: refuse a non-positive serial ourselves (cryptography still parses one,
+            # with a deprecation warning, and will raise in a future release)
+            if asn1_x509.Certificate.load(der)["tbs_certificate"]["serial_number"].native <= 0:
+                raise DomainError(
+                    ErrorKind.BAD_SIGNATURE, f"x5c[{index}] has a serial number that is not positive"
+                )
+            cert = x509.load_der_x509_certificate(der)
             # cryptography parses these lazily; touch them now so that callers never meet a raw
             # ValueError from a malformed key, name or extension later on.
             cert.public_key()
             _ = cert.subject, cert.issuer, cert.extensions, cert.signature_hash_algorithm
-        except (binascii.Error, ValueError, UnsupportedAlgorithm) as exc:
+        except (binascii.Error, ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:
             raise DomainError(ErrorKind.BAD_SIGNATURE, f"x5c[{index}] is not a usable certificate") from exc
         chain.append(cert)
     return chain
