@@ -6,7 +6,7 @@ Concurrent appenders are serialised by the database: SQLite's ``BEGIN IMMEDIATE`
 a transaction-level advisory lock.
 
 The chain alone cannot reveal that its LAST entries were removed (a shorter chain is still a valid chain).
-So after every commit that appended, the newest ``seq`` and hash are written (fsynced) to a small head
+So after every commit that appended, the newest ``seq`` and hash are written to a small head
 anchor file outside the database; ``verify_session`` compares the log with it. The anchor only ever moves
 forward (several processes append: server and operator CLI), under an exclusive ``flock``. It is
 tamper-evident against someone who edits the database alone; an attacker who controls the data directory
@@ -25,11 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import Clock
-from ehealth_certs.storage.models import AuditEvent
+from ehealth_certs.storage.models import AuditEvent, table_of
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x65686365  # "ehce"
@@ -60,7 +60,7 @@ _HEAD_WIDTH = 20  # fixed-width record: rewritten in place, never truncated
 
 
 def write_head(path: Path, seq: int, entry_hash: str) -> None:
-    """Move the head anchor forward to ``seq`` (never backwards) and fsync it."""
+    """Move the head anchor forward to ``seq`` (never backwards)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -89,6 +89,8 @@ def _parse_head(raw: bytes) -> tuple[int, str] | None:
 
 
 _TAIL_KEY = "ehcerts.audit.tail"
+_TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_INSERT = insert(table_of(AuditEvent))
 
 
 def _forget_tail(session: Session) -> None:
@@ -127,16 +129,17 @@ class AuditLog:
         obj: str,
         outcome: str = "success",
         **details: Any,
-    ) -> AuditEvent:
+    ) -> tuple[int, str]:
+        """Append one event in the caller's transaction; returns its (seq, hash). Written with Core
+        statements on the session's connection (events reference no other row, so they need no flush)."""
+        conn = session.connection()
         tail: tuple[int, str] | None = session.info.get(_TAIL_KEY)
         if tail is None:
             # First append of this transaction: take the log's lock (SQLite: the write transaction already
             # holds it), then read the tail once. Later appends in the same transaction reuse it.
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            row = session.execute(
-                select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-            ).first()
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            row = conn.execute(_TAIL).first()
             tail = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
             if _TAIL_KEY not in session.info:
                 event.listen(session, "after_commit", _forget_tail)
@@ -144,22 +147,24 @@ class AuditLog:
         seq, prev = tail[0] + 1, tail[1]
         at = self._clock.now()
         clean = json.loads(json.dumps(details, default=str))
-        entry = AuditEvent(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            object=obj,
-            outcome=outcome,
-            details=clean,
-            prev_hash=prev,
-            hash=_entry_hash(seq, at, actor, action, obj, outcome, clean, prev),
+        entry_hash = _entry_hash(seq, at, actor, action, obj, outcome, clean, prev)
+        conn.execute(
+            _INSERT,
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "object": obj,
+                "outcome": outcome,
+                "details": clean,
+                "prev_hash": prev,
+                "hash": entry_hash,
+            },
         )
-        session.add(entry)
-        session.flush()
-        session.info[_TAIL_KEY] = (seq, entry.hash)
-        self._track_head(session, seq, entry.hash)
-        return entry
+        session.info[_TAIL_KEY] = (seq, entry_hash)
+        self._track_head(session, seq, entry_hash)
+        return seq, entry_hash
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ehealth_certs.errors import DomainError, ErrorKind
-from ehealth_certs.storage.models import UsedRequestId
+from ehealth_certs.storage.models import UsedRequestId, table_of
+
+_INSERT = insert(table_of(UsedRequestId))
 
 
 def record_request_id(s: Session, scope: str, request_id: str, *, now: datetime, keep: timedelta) -> None:
@@ -18,11 +21,8 @@ def record_request_id(s: Session, scope: str, request_id: str, *, now: datetime,
     ``keep`` must outlast the window in which the signature is still accepted (its age limit); the
     maintenance round forgets older ids.
     """
-    scoped = f"{scope}:{request_id}"
-    if s.get(UsedRequestId, scoped) is not None:
-        raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one")
-    s.add(UsedRequestId(id=scoped, expires_at=now + keep))
     try:
-        s.flush()
+        # One Core INSERT: the primary key refuses a second use, even by a concurrent transaction.
+        s.connection().execute(_INSERT, {"id": f"{scope}:{request_id}", "expires_at": now + keep})
     except IntegrityError as exc:
         raise DomainError(ErrorKind.REPLAY, "this signed request was already used; sign a new one") from exc

@@ -16,13 +16,12 @@ import hashlib
 import logging
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,15 +29,33 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.pki import issuer as pki_issuer
 from ehealth_certs.pki.ceremony import leaf_urls
-from ehealth_certs.pki.keys import public_key_identifier, spki_sha256
 from ehealth_certs.pki.names import EHealthName, build_subject
 from ehealth_certs.pki.profiles import leaf_profile, validity_window
 from ehealth_certs.ra.states import CertState, RequestState, transition_cert, transition_request
 from ehealth_certs.ra.status import StatusService
 from ehealth_certs.runtime import Runtime
-from ehealth_certs.storage.models import Certificate, CertificateRequest
+from ehealth_certs.storage.models import Certificate, CertificateRequest, table_of
 
 log = logging.getLogger(__name__)
+
+_CERTS = table_of(Certificate)
+_INSERT_CERT = insert(_CERTS)
+# The state tables decide which moves are legal; the WHERE clauses make them atomic.
+_STORE_CERT = (
+    update(_CERTS)
+    .where(_CERTS.c.id == bindparam("cert_id"), _CERTS.c.status == CertState.SIGNING)
+    .values(
+        status=transition_cert(CertState.SIGNING, CertState.ISSUED),
+        der=bindparam("cert_der"),
+        issued_at=bindparam("at"),
+    )
+)
+_REQUESTS = table_of(CertificateRequest)
+_REQUEST_ISSUED = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.id == bindparam("request_id"), _REQUESTS.c.status == RequestState.APPROVED)
+    .values(status=transition_request(RequestState.APPROVED, RequestState.ISSUED))
+)
 
 
 def failpoint(name: str) -> None:
@@ -54,6 +71,7 @@ class Intent:
     request_id: str
     environment: Environment
     cert_id: int
+    issuer_id: int
     prepared: pki_issuer.PreparedCertificate
 
 
@@ -67,7 +85,6 @@ class IssuanceService:
     def __init__(self, rt: Runtime, status: StatusService) -> None:
         self.rt = rt
         self.status = status
-        self.on_issued: list[Callable[[Session, Certificate], None]] = []
 
     def prepare(
         self, environment: Environment, holder: EHealthName, public_key: object
@@ -93,48 +110,57 @@ class IssuanceService:
             ca_issuers_url=ca_issuers_url,
         )
 
-    def _record_intent(
-        self, s: Session, req: CertificateRequest, prepared: pki_issuer.PreparedCertificate | None
-    ) -> tuple[int, pki_issuer.PreparedCertificate]:
-        env = Environment(req.environment)
-        er = self.rt.environments[env]
-        public_key = x509.load_der_x509_csr(req.csr_der).public_key()
-        if prepared is None:
-            holder = EHealthName(req.actor_type, req.actor_id, req.holder_name, req.application_id)
-            prepared = self.prepare(env, holder, public_key)
-        now = self.rt.clock.now()
-        serial = prepared.serial
-        cert = Certificate(
-            issuer_id=er.issuer_ids["issuing"],
-            serial=format(serial, "x"),
-            request_id=req.id,
-            environment=env.value,
-            status=CertState.SIGNING,
-            subject_dn=req.subject_dn,
-            public_key_identifier=public_key_identifier(public_key).hex(),  # type: ignore[arg-type]
-            spki_sha256=spki_sha256(public_key),  # type: ignore[arg-type]
-            not_before=prepared.not_before,
-            not_after=prepared.not_after,
-            tbs_sha256=hashlib.sha256(prepared.tbs_der).hexdigest(),
-            created_at=now,
-        )
-        s.add(cert)
-        s.flush()  # UNIQUE(issuer_id, serial) is checked here
+    def insert_intent(
+        self,
+        session: Session,
+        *,
+        request_id: str,
+        environment: Environment,
+        subject_dn: str,
+        public_key_identifier: str,
+        spki_sha256: str,
+        prepared: pki_issuer.PreparedCertificate,
+    ) -> Intent:
+        """Step 1 inside the caller's transaction: the certificate row (status ``signing``) and its audit
+        event, written with Core statements (the issuance hot path). The caller commits, then calls
+        ``complete`` outside the transaction."""
+        issuer_id = self.rt.environments[environment].issuer_ids["issuing"]
+        serial = format(prepared.serial, "x")
+        tbs_sha256 = hashlib.sha256(prepared.tbs_der).hexdigest()
+        try:
+            result = session.connection().execute(
+                _INSERT_CERT,
+                {
+                    "issuer_id": issuer_id,
+                    "serial": serial,
+                    "request_id": request_id,
+                    "environment": environment.value,
+                    "status": CertState.SIGNING,
+                    "subject_dn": subject_dn,
+                    "public_key_identifier": public_key_identifier,
+                    "spki_sha256": spki_sha256,
+                    "not_before": prepared.not_before,
+                    "not_after": prepared.not_after,
+                    "tbs_sha256": tbs_sha256,
+                    "created_at": self.rt.clock.now(),
+                },
+            )
+        except IntegrityError as exc:  # 159 random bits: a collision means something is badly wrong
+            raise DomainError(ErrorKind.INTERNAL, "serial number collision; nothing was signed") from exc
+        assert result.inserted_primary_key is not None
+        cert_id = int(result.inserted_primary_key[0])
         self.rt.audit.append(
-            s,
+            session,
             actor="system",
             action="certificate.signing",
-            obj=f"{env}/serial/{cert.serial}",
-            request=req.id,
-            tbs_sha256=cert.tbs_sha256,
+            obj=f"{environment}/serial/{serial}",
+            request=request_id,
+            tbs_sha256=tbs_sha256,
         )
-        return cert.id, prepared
+        return Intent(request_id, environment, cert_id, issuer_id, prepared)
 
-    def record_intent(
-        self, session: Session, request_id: str, prepared: pki_issuer.PreparedCertificate | None = None
-    ) -> Intent:
-        """Step 1 inside the caller's transaction (request and intent then commit together, one fsync).
-        The caller must call ``complete`` after its commit, outside the transaction."""
+    def record_intent(self, session: Session, request_id: str) -> Intent:
+        """Step 1 for a request already stored and APPROVED (operator approval, reconciler)."""
         req = session.get(CertificateRequest, request_id)
         if req is None:
             raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
@@ -142,11 +168,18 @@ class IssuanceService:
             raise DomainError(
                 ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED"
             )
-        try:
-            cert_id, prepared = self._record_intent(session, req, prepared)
-        except IntegrityError as exc:  # 159 random bits: a collision means something is badly wrong
-            raise DomainError(ErrorKind.INTERNAL, "serial number collision; nothing was signed") from exc
-        return Intent(request_id, Environment(req.environment), cert_id, prepared)
+        env = Environment(req.environment)
+        holder = EHealthName(req.actor_type, req.actor_id, req.holder_name, req.application_id)
+        prepared = self.prepare(env, holder, x509.load_der_x509_csr(req.csr_der).public_key())
+        return self.insert_intent(
+            session,
+            request_id=req.id,
+            environment=env,
+            subject_dn=req.subject_dn,
+            public_key_identifier=req.public_key_identifier,
+            spki_sha256=req.spki_sha256,
+            prepared=prepared,
+        )
 
     def issue(self, request_id: str) -> Issued:
         """Issue the certificate of an APPROVED request: intent (own transaction), then ``complete``."""
@@ -155,47 +188,40 @@ class IssuanceService:
         return self.complete(intent)
 
     def complete(self, intent: Intent) -> Issued:
-        """Steps 2 and 3: sign once, then store (second transaction). Runs outside any transaction, so the
-        database's write lock is not held during the signature."""
-        request_id, env, cert_id, prepared = (
-            intent.request_id,
-            intent.environment,
-            intent.cert_id,
-            intent.prepared,
-        )
+        """Steps 2 and 3: sign once, then store (second transaction, Core statements). Runs outside any
+        transaction, so the database's write lock is not held during the signature."""
+        env, prepared = intent.environment, intent.prepared
         failpoint("issuance.after_intent")
-        er = self.rt.environments[env]
-        certificate = pki_issuer.sign_prepared(er.issuing, prepared)
+        certificate = pki_issuer.sign_prepared(self.rt.environments[env].issuing, prepared)
         failpoint("issuance.after_sign")
         der = certificate.public_bytes(serialization.Encoding.DER)
-        good = self.status.presign(env, format(prepared.serial, "x"))  # outside the write lock
+        serial = format(prepared.serial, "x")
+        good = self.status.presign(env, serial)  # outside the write lock
         with self.rt.db.transaction() as s:
-            cert = s.get(Certificate, cert_id)
-            assert cert is not None
-            req2 = s.get(CertificateRequest, request_id)
-            assert req2 is not None
-            if cert.status != CertState.SIGNING:
+            conn = s.connection()
+            stored = conn.execute(
+                _STORE_CERT,
+                {"cert_id": intent.cert_id, "cert_der": der, "at": self.rt.clock.now()},
+            )
+            if stored.rowcount != 1:
                 # the reconciler got there first (it assumed a crash): the certificate is revoked already
                 raise DomainError(ErrorKind.CONFLICT, "the signing attempt was abandoned; try again")
-            cert.status = transition_cert(cert.status, CertState.ISSUED)
-            cert.der = der
-            cert.issued_at = self.rt.clock.now()
-            req2.status = transition_request(req2.status, RequestState.ISSUED)
-            ocsp = self.status.store_response(s, cert, good)
+            if conn.execute(_REQUEST_ISSUED, {"request_id": intent.request_id}).rowcount != 1:
+                raise DomainError(
+                    ErrorKind.INVALID_TRANSITION, f"request {intent.request_id} is no longer APPROVED"
+                )
+            self.status.insert_response(s, intent.cert_id, intent.issuer_id, serial, good)
             self.rt.audit.append(
                 s,
                 actor="system",
                 action="certificate.issued",
-                obj=f"{env}/serial/{cert.serial}",
-                request=request_id,
+                obj=f"{env}/serial/{serial}",
+                request=intent.request_id,
                 sha256=hashlib.sha256(der).hexdigest(),
                 der=base64.b64encode(der).decode(),
             )
-            for hook in self.on_issued:
-                hook(s, cert)
-            ocsp_der, serial, issuer_id = ocsp.der, cert.serial, cert.issuer_id
-        self.status.remember(issuer_id, serial, ocsp_der)
-        return Issued(cert_id, certificate)
+        self.status.remember(intent.issuer_id, serial, good.der)
+        return Issued(intent.cert_id, certificate)
 
     def reconcile(self, *, older_than: timedelta = timedelta(0)) -> list[str]:
         """Resolve ``signing`` rows left by a crash: revoke them (superseded); their request stays

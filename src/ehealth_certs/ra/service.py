@@ -15,7 +15,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import utc
@@ -54,9 +55,30 @@ from ehealth_certs.storage.models import (
     Professional,
     Project,
     UsedRequestId,
+    table_of,
 )
 
 REPLACEMENT_PERIOD = timedelta(days=90)
+
+# The GenerateCertificate write transaction, in Core statements (it holds SQLite's write lock).
+_REQUESTS = table_of(CertificateRequest)
+_CERTS = table_of(Certificate)
+_BLOCKED_KEY = select(table_of(BlockedKey).c.spki_sha256).where(
+    table_of(BlockedKey).c.spki_sha256 == bindparam("spki")
+)
+_KEY_USED = select(_REQUESTS.c.id).where(_REQUESTS.c.public_key_identifier == bindparam("pki"))
+_DN_IN_PROGRESS = select(_REQUESTS.c.id).where(
+    _REQUESTS.c.environment == bindparam("env"),
+    _REQUESTS.c.subject_dn == bindparam("dn"),
+    _REQUESTS.c.status.in_([RequestState.PENDING_APPROVAL, RequestState.APPROVED]),
+)
+_ACTIVE_FOR_DN = select(_CERTS.c.id, _CERTS.c.not_after, _CERTS.c.public_key_identifier).where(
+    _CERTS.c.environment == bindparam("env"),
+    _CERTS.c.subject_dn == bindparam("dn"),
+    _CERTS.c.status == CertState.ISSUED,
+    _CERTS.c.not_after >= bindparam("now"),
+)
+_INSERT_REQUEST = insert(_REQUESTS)
 CARE_QUALITIES = frozenset(
     {
         "doctor", "nurse", "pharmacist", "dentist", "midwife", "physiotherapist", "psychologist",
@@ -305,7 +327,9 @@ class CertRaService:
         return _has_mandate(s, signer_ssin, actor.id_type, actor.id_value), None
 
     def generate_certificate(self, environment: Environment, token: str) -> dict[str, Any]:
-        # Everything that needs no database comes first: SQLite's write lock is taken by the first statement.
+        # Everything that needs no write lock comes first (signature, CSR, key policy, contract, authentic
+        # sources, TBS build + lint); the write transaction holds only the checks that concurrent requests
+        # could race (replay, blocked key, key reuse, DN in progress or active) and the inserts, all Core.
         signed = self._authenticate(token, "signature")
         body = signed.body
         contract = _dict(body, "contract")
@@ -320,115 +344,125 @@ class CertRaService:
         spki = spki_sha256(csr.public_key)
         pki = public_key_identifier(csr.public_key).hex()
         contact = _contact(body.get("contactData"))
+        usage = body.get("baseServiceUsage")
+        usage = [] if usage is None else usage  # `or []` would let {}, 0 and "" through
+        if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
+            raise DomainError(ErrorKind.BAD_REQUEST, "baseServiceUsage must be a list of strings")
+        project = body.get("project")
         with self.rt.db.read() as rs:
             name = self._subject_for(rs, actor, signer)
-        # built and linted before the write lock; used only if the request is validated automatically
-        prepared = self.issuance.prepare(environment, name, csr.public_key)
+            auto, project_id = self._entitlement(
+                rs, environment, actor, signed.identity.ssin, project if isinstance(project, str) else None
+            )
+        subject = build_subject(name)
+        dn = subject.rfc4514_string()
+        contracts.require_unchanged(
+            contract,
+            contracts.certificate_contract(
+                environment=environment.value,
+                dn=dn,
+                signer=signer,
+                identifier={
+                    "type": actor.id_type,
+                    "value": actor.id_value,
+                    "applicationId": actor.application_id,
+                },
+            ),
+        )
+        if signed.identity.ssin != signer["ssin"]:
+            raise DomainError(ErrorKind.NOT_ENTITLED, "the eID that signed is not the contract's signer")
+        if not names_equal(csr.subject, subject):
+            raise DomainError(ErrorKind.CONTRACT_MISMATCH, "the CSR subject differs from the contract DN")
+        prepared = self.issuance.prepare(environment, name, csr.public_key) if auto else None
+        request_id = str(uuid.uuid4())
         with self.rt.db.transaction() as s:
             self._consume(s, signed)
-            subject = build_subject(name)
-            dn = subject.rfc4514_string()
-            contracts.require_unchanged(
-                contract,
-                contracts.certificate_contract(
-                    environment=environment.value,
-                    dn=dn,
-                    signer=signer,
-                    identifier={
-                        "type": actor.id_type,
-                        "value": actor.id_value,
-                        "applicationId": actor.application_id,
-                    },
-                ),
-            )
-            if signed.identity.ssin != signer["ssin"]:
-                raise DomainError(ErrorKind.NOT_ENTITLED, "the eID that signed is not the contract's signer")
-            if not names_equal(csr.subject, subject):
-                raise DomainError(ErrorKind.CONTRACT_MISMATCH, "the CSR subject differs from the contract DN")
-            if s.get(BlockedKey, spki) is not None:
+            conn = s.connection()
+            if conn.execute(_BLOCKED_KEY, {"spki": spki}).first():
                 raise DomainError(
                     ErrorKind.WEAK_KEY, "this key was revoked for key compromise", check="compromised"
                 )
-            if s.execute(
-                select(CertificateRequest.id).where(CertificateRequest.public_key_identifier == pki)
-            ).first():
+            if conn.execute(_KEY_USED, {"pki": pki}).first():
                 raise DomainError(
                     ErrorKind.CONFLICT, "this key was already used in a request; generate a new key"
                 )
-            pending = s.execute(
-                select(CertificateRequest.id).where(
-                    CertificateRequest.environment == environment.value,
-                    CertificateRequest.subject_dn == dn,
-                    CertificateRequest.status.in_([RequestState.PENDING_APPROVAL, RequestState.APPROVED]),
-                )
-            ).first()
-            if pending:
+            if conn.execute(_DN_IN_PROGRESS, {"env": environment.value, "dn": dn}).first():
                 raise DomainError(ErrorKind.CONFLICT, f"a request for {dn} is already in progress")
-            replaces: Certificate | None = None
             now = self.rt.clock.now()
-            for active in self._active_for_dn(s, environment, dn):
-                opens = utc(active.not_after) - REPLACEMENT_PERIOD
+            replaces: tuple[int, str] | None = None  # (id, PublicKeyIdentifier) of the certificate replaced
+            latest = None
+            for cert_id, not_after, cert_pki in conn.execute(
+                _ACTIVE_FOR_DN, {"env": environment.value, "dn": dn, "now": now}
+            ):
+                opens = utc(not_after) - REPLACEMENT_PERIOD
                 if now < opens:
                     raise DomainError(
                         ErrorKind.RENEWAL_NOT_OPEN,
                         f"an active certificate exists for this DN; renewal opens on {opens.isoformat()}",
                         opens=opens.isoformat(),
                     )
-                if replaces is None or active.not_after > replaces.not_after:
-                    replaces = active
-            project = body.get("project")
-            auto, project_id = self._entitlement(
-                s, environment, actor, signed.identity.ssin, project if isinstance(project, str) else None
-            )
-            usage = body.get("baseServiceUsage")
-            usage = [] if usage is None else usage  # `or []` would let {}, 0 and "" through
-            if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
-                raise DomainError(ErrorKind.BAD_REQUEST, "baseServiceUsage must be a list of strings")
-            req = CertificateRequest(
-                id=str(uuid.uuid4()),
-                environment=environment.value,
-                entity_type="NaturalPerson" if actor.is_person else "Organization",
-                actor_type=actor.id_type,
-                actor_id=actor.id_value,
-                application_id=actor.application_id,
-                subject_dn=dn,
-                holder_name=name.name,
-                public_key_identifier=pki,
-                spki_sha256=spki,
-                csr_der=csr.der,
-                contract=contract,
-                contact=contact,
-                base_service_usage=usage,
-                signer_ssin=signed.identity.ssin,
-                project_id=project_id,
-                status=RequestState.APPROVED if auto else RequestState.PENDING_APPROVAL,
-                automatically_validated=auto,
-                replaces_certificate_id=replaces.id if replaces else None,
-                requested_at=now,
-                decided_at=now if auto else None,
-                decided_by="authentic-source" if auto else None,
-            )
-            s.add(req)
-            s.flush()
+                if latest is None or not_after > latest:
+                    latest, replaces = not_after, (cert_id, cert_pki)
+            try:
+                conn.execute(
+                    _INSERT_REQUEST,
+                    {
+                        "id": request_id,
+                        "environment": environment.value,
+                        "entity_type": "NaturalPerson" if actor.is_person else "Organization",
+                        "actor_type": actor.id_type,
+                        "actor_id": actor.id_value,
+                        "application_id": actor.application_id,
+                        "subject_dn": dn,
+                        "holder_name": name.name,
+                        "public_key_identifier": pki,
+                        "spki_sha256": spki,
+                        "csr_der": csr.der,
+                        "contract": contract,
+                        "contact": contact,
+                        "base_service_usage": usage,
+                        "signer_ssin": signed.identity.ssin,
+                        "project_id": project_id,
+                        "status": RequestState.APPROVED if auto else RequestState.PENDING_APPROVAL,
+                        "automatically_validated": auto,
+                        "replaces_certificate_id": replaces[0] if replaces else None,
+                        "requested_at": now,
+                        "decided_at": now if auto else None,
+                        "decided_by": "authentic-source" if auto else None,
+                    },
+                )
+            except IntegrityError as exc:  # the same key in a concurrent request (unique index)
+                raise DomainError(
+                    ErrorKind.CONFLICT, "this key was already used in a request; generate a new key"
+                ) from exc
             self.rt.audit.append(
                 s,
                 actor=f"SSIN={signed.identity.ssin}",
                 action="certificate.requested",
-                obj=f"{environment}/request/{req.id}",
+                obj=f"{environment}/request/{request_id}",
                 dn=dn,
                 public_key_identifier=pki,
                 automatically_validated=auto,
             )
-            result = {
-                "publicKeyIdentifier": pki,
-                "automaticallyValidated": auto,
-                "replacesCertificate": replaces.public_key_identifier if replaces else None,
-            }
-            intent = self.issuance.record_intent(s, req.id, prepared) if auto else None
+            intent = None
+            if prepared is not None:
+                intent = self.issuance.insert_intent(
+                    s,
+                    request_id=request_id,
+                    environment=environment,
+                    subject_dn=dn,
+                    public_key_identifier=pki,
+                    spki_sha256=spki,
+                    prepared=prepared,
+                )
         # committed: request and intent together; the signature happens outside the transaction
         if intent is not None:
             self.issuance.complete(intent)
-        return result
+        return {
+            "publicKeyIdentifier": pki,
+            "automaticallyValidated": auto,
+            "replacesCertificate": replaces[1] if replaces else None,
+        }
 
     # -- GetCertificate -----------------------------------------------------------------------------
     def get_certificate(self, environment: Environment, public_key_identifier_hex: str) -> list[bytes]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import utc
@@ -24,9 +24,11 @@ from ehealth_certs.pki import issuer as pki_issuer
 from ehealth_certs.pki import ocsp as pki_ocsp
 from ehealth_certs.ra.states import CertState
 from ehealth_certs.runtime import Runtime
-from ehealth_certs.storage.models import Certificate, Crl, OcspResponse
+from ehealth_certs.storage.models import Certificate, Crl, OcspResponse, table_of
 
 log = logging.getLogger(__name__)
+
+_INSERT_RESPONSE = insert(table_of(OcspResponse))
 
 REASONS: dict[str, x509.ReasonFlags] = {
     "keyCompromise": x509.ReasonFlags.key_compromise,
@@ -94,6 +96,22 @@ class StatusService:
             session.add(row)
         row.der, row.this_update, row.next_update = signed.der, signed.this_update, signed.next_update
         return row
+
+    def insert_response(
+        self, session: Session, certificate_id: int, issuer_id: int, serial_hex: str, signed: Presigned
+    ) -> None:
+        """Store the first response of a certificate just issued (Core insert: the issuance hot path)."""
+        session.connection().execute(
+            _INSERT_RESPONSE,
+            {
+                "certificate_id": certificate_id,
+                "issuer_id": issuer_id,
+                "serial": serial_hex,
+                "der": signed.der,
+                "this_update": signed.this_update,
+                "next_update": signed.next_update,
+            },
+        )
 
     def sign_response(self, session: Session, cert: Certificate) -> OcspResponse:
         """(Re-)sign the response for one certificate row and store it; call inside the caller's transaction."""

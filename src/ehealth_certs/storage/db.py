@@ -36,9 +36,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_READ_ONLY = "ehcerts_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # Write transactions take the lock up front: no "database is locked" half-way through a use case.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions begin deferred: in WAL mode a reader never waits for, nor blocks, the writer.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -61,6 +68,9 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False, autoflush=True
+        )
         # SQLite has one writer at a time and its busy handler polls with sleeps of up to 100 ms, so a queue
         # of writers wakes late. Writers queue here instead: a thread lock within the process and an flock
         # across processes (workers, operator commands) wake the next writer at once.
@@ -134,8 +144,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session (public read paths: OCSP, CRL, depot, trusted list)."""
-        session = self._sessions()
+        """A read-only session (public read paths, and the checks a use case makes before its write
+        transaction). On SQLite it takes no write lock; nothing written in it is ever committed."""
+        session = self._read_sessions()
         try:
             yield session
         finally:

@@ -1,6 +1,6 @@
 """All models, imported here so that the metadata is complete for migrations."""
 
-from ehealth_certs.storage.models.base import Base
+from ehealth_certs.storage.models.base import Base, table_of
 from ehealth_certs.storage.models.core import (
     AuditEvent,
     BlockedKey,
@@ -47,4 +47,5 @@ __all__ = [
     "TslPublication",
     "TslStatusChange",
     "UsedRequestId",
+    "table_of",
 ]
