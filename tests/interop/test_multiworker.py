@@ -1,10 +1,15 @@
-"""`ehcerts serve` with two worker processes (the default on two cores): one maintenance leader, and every
-worker answers OCSP authoritatively for a certificate issued by the other one."""
+"""`ehcerts serve` with two worker processes (the default on two cores): each listens on a socket of its own
+(SO_REUSEPORT), a worker that dies is replaced, one maintenance leader, and every worker answers OCSP
+authoritatively for a certificate issued by the other one."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,9 +23,79 @@ from ehealth_certs.client.http import PlatformClient
 from ehealth_certs.client.manager import CertificateManager
 from ehealth_certs.clock import SystemClock
 from ehealth_certs.environment import Environment
+from ehealth_certs.errors import DomainError, ErrorKind
+from ehealth_certs.web.workers import check_port_free
 from tests.conftest import start_live_server, stop_live_server
 
 SSIN = "82051234978"
+
+
+def _listening_workers(parent: int, port: int) -> dict[int, int]:
+    """{child pid: listening sockets it holds on ``port``}, read from /proc."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    out: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            links = [os.readlink(fd) for fd in (stat.parent / "fd").iterdir()]
+        except (OSError, ValueError):
+            continue  # the process went away meanwhile
+        held = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if held:
+            out[int(stat.parent.name)] = held
+    return out
+
+
+def _wait_for(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)  # waiting for processes to start, not for domain time
+
+
+@pytest.mark.interop
+def test_each_worker_listens_on_its_own_socket_and_a_dead_worker_is_replaced(
+    live_data_dir: Path, live_port: int
+) -> None:
+    server = start_live_server(live_data_dir, port=live_port, extra_env={"EHCERTS_WORKERS": "2"})
+    try:
+        parent = server.process.pid
+        _wait_for(lambda: len(_listening_workers(parent, live_port)) == 2, "two listening workers")
+        listening = _listening_workers(parent, live_port)
+        assert sorted(listening.values()) == [1, 1]  # one socket each: the kernel spreads connections
+
+        victim = min(listening)
+        os.kill(victim, signal.SIGKILL)
+        _wait_for(
+            lambda: (
+                len(_listening_workers(parent, live_port)) == 2
+                and victim not in _listening_workers(parent, live_port)
+            ),
+            "a replacement worker",
+        )
+        assert server.process.poll() is None
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        stop_live_server(server)
+    assert server.process.returncode == 0  # SIGTERM: a requested stop
+
+
+def test_a_port_already_taken_is_refused_with_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DomainError) as err:
+            check_port_free("127.0.0.1", port)
+    assert err.value.kind is ErrorKind.CONFIGURATION
+    assert f"127.0.0.1:{port}" in str(err.value)
 
 
 @pytest.mark.interop

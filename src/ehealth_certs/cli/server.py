@@ -64,6 +64,7 @@ def serve(
     import uvicorn
 
     from ehealth_certs.web.app import create_app
+    from ehealth_certs.web.workers import run_workers
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     apply_data_dir(data_dir)
@@ -99,7 +100,9 @@ def serve(
     platform.close()  # each worker builds its own platform from the same environment
     os.environ["EHCERTS_DATA_DIR"] = str(settings.data_dir)
     os.environ["EHCERTS_HOST"], os.environ["EHCERTS_PORT"] = settings.host, str(settings.port)
-    uvicorn.run("ehealth_certs.web.app:worker_app", factory=True, workers=count, **common)
+    status = run_workers(count, common)
+    if status:
+        raise typer.Exit(status)
 
 
 @handle_errors

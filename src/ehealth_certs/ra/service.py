@@ -172,7 +172,7 @@ def _has_mandate(s: Session, ssin: str, id_type: str, number: str) -> bool:
         .join(Organisation, Organisation.id == Mandate.organisation_id)
         .where(Mandate.ssin == ssin, Organisation.id_type == id_type, Organisation.number == number)
     )
-    return s.execute(query).first() is not None
+    return s.connection().execute(query).first() is not None
 
 
 class CertRaService:
@@ -252,17 +252,21 @@ class CertRaService:
                     ErrorKind.NOT_ENTITLED, "a person certificate can only be requested by that person"
                 )
             return EHealthName("SSIN", actor.id_value, person_name(signer["firstName"], signer["lastName"]))
-        org = s.execute(
-            select(Organisation).where(
-                Organisation.id_type == actor.id_type, Organisation.number == actor.id_value
+        org_name = (
+            s.connection()
+            .execute(
+                select(Organisation.name).where(
+                    Organisation.id_type == actor.id_type, Organisation.number == actor.id_value
+                )
             )
-        ).scalar_one_or_none()
-        if org is None:
+            .scalar_one_or_none()
+        )
+        if org_name is None:
             raise DomainError(
                 ErrorKind.NOT_FOUND,
                 f"organisation {actor.id_type}={actor.id_value} is not in the authentic source",
             )
-        return EHealthName(actor.id_type, actor.id_value, org.name.upper(), actor.application_id)
+        return EHealthName(actor.id_type, actor.id_value, org_name.upper(), actor.application_id)
 
     def _signer(self, raw: dict[str, Any]) -> dict[str, str]:
         return {
@@ -311,18 +315,24 @@ class CertRaService:
                 raise DomainError(
                     ErrorKind.NOT_ENTITLED, "acceptance requests must name a registered project"
                 )
-            project = s.execute(select(Project).where(Project.name == project_name)).scalar_one_or_none()
+            project = (
+                s.connection()
+                .execute(select(Project.id, Project.ssins).where(Project.name == project_name))
+                .first()
+            )
             if project is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no acceptance project named {project_name!r}")
             if signer_ssin not in project.ssins:
                 raise DomainError(
                     ErrorKind.NOT_ENTITLED, f"the signer is not registered for project {project_name!r}"
                 )
-            return True, project.id
+            return True, int(project.id)
         if actor.is_person:
-            quals = s.execute(
-                select(Professional.quality).where(Professional.ssin == actor.id_value)
-            ).scalars()
+            quals = (
+                s.connection()
+                .execute(select(Professional.quality).where(Professional.ssin == actor.id_value))
+                .scalars()
+            )
             return any(q in CARE_QUALITIES for q in quals), None
         return _has_mandate(s, signer_ssin, actor.id_type, actor.id_value), None
 

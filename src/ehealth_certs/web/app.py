@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -68,15 +68,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.requests.labels(name, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(name).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Observe, metrics=metrics)
 
     app.include_router(certra.router)
     app.include_router(pki_routes.router)
@@ -106,6 +98,35 @@ def create_app(
     fast = pki_routes.OcspFastPath(app, lambda: platform)
     fast.metrics = metrics  # type: ignore[attr-defined]
     return fast
+
+
+class _Observe:
+    """Request count and latency per route template, as a raw ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def observed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(name, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(name).observe(time.perf_counter() - start)
 
 
 def _health(platform: Platform) -> dict[str, str]:

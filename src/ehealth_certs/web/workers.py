@@ -1,0 +1,113 @@
+"""Several worker processes on one port, each listening on a socket of its own (``SO_REUSEPORT``).
+
+uvicorn's own multi-worker mode binds one socket in the parent and shares it: on a new connection the event
+loop wakes one waiting process, most often the same one, so a client that opens a few keep-alive
+connections at once lands on a single worker (measured with ``bench/issuance_bench.py``: all 16 connections
+on one of two workers, the other idle). With one listening socket per worker in a ``SO_REUSEPORT`` group,
+the kernel spreads connections over the workers by their address hash.
+
+The parent only supervises: it restarts a worker that dies, and stops them all on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from ehealth_certs.errors import DomainError, ErrorKind
+
+log = logging.getLogger(__name__)
+
+APP = "ehealth_certs.web.app:worker_app"
+_RESTART_WINDOW = 30.0  # a worker that dies sooner than this after its start counts as a failed start
+_MAX_FAILED_STARTS = 5
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start beside anything already bound to the port, another ehcerts included: the probe
+    binds without ``SO_REUSEPORT``, which every existing socket on the port refuses."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DomainError(
+                ErrorKind.CONFIGURATION, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+
+
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """One worker's socket in the port's ``SO_REUSEPORT`` group."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker_main(options: dict[str, Any]) -> None:
+    """Entry point of a worker process (spawned: a fresh interpreter)."""
+    import uvicorn
+
+    config = uvicorn.Config(APP, factory=True, **options)
+    sock = listening_socket(config.host, config.port, config.backlog)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(count: int, options: dict[str, Any]) -> int:
+    """Run ``count`` workers until SIGINT/SIGTERM; returns the exit status (0 after a requested stop)."""
+    check_port_free(options["host"], options["port"])
+    ctx = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def start() -> tuple[BaseProcess, float]:
+        process = ctx.Process(target=_worker_main, args=(options,), name="ehcerts-worker")
+        process.start()
+        return process, time.monotonic()
+
+    workers = [start() for _ in range(count)]
+    failed_starts = 0
+    status = 0
+    try:
+        while not stop.wait(0.5):
+            for i, (process, started) in enumerate(workers):
+                if process.is_alive():
+                    continue
+                quick = time.monotonic() - started < _RESTART_WINDOW
+                failed_starts = failed_starts + 1 if quick else 0
+                log.error("worker %s exited with %s; starting a new one", process.pid, process.exitcode)
+                if failed_starts >= _MAX_FAILED_STARTS:
+                    log.error("workers keep dying at start-up; stopping (see the log above)")
+                    status = 1
+                    stop.set()
+                    break
+                workers[i] = start()
+    finally:
+        for process, _ in workers:
+            if process.is_alive():
+                process.terminate()  # uvicorn finishes the requests in flight, then exits
+        deadline = time.monotonic() + 30
+        for process, _ in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
