@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         return self.data_dir / "trust" / "eid"
 
     @property
+    def debian_weak_keys_dir(self) -> Path:
+        """Operator-supplied Debian weak-key lists (CVE-2008-0166), in the format of pki/data/README.md."""
+        return self.data_dir / "trust" / "debian-weak-keys"
+
+    @property
     def pki_dir(self) -> Path:
         return self.data_dir / "pki"
 

@@ -21,6 +21,7 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError
 from ehealth_certs.pki.ceremony import EnvironmentPki
 from ehealth_certs.pki.issuer import CaKey
+from ehealth_certs.pki.keys import DebianWeakKeys, load_debian_weak_keys
 from ehealth_certs.pkistore import ROLES, PkiStore
 from ehealth_certs.storage import Database, migrate
 from ehealth_certs.storage.models import Issuer
@@ -64,6 +65,7 @@ class Runtime:
     db: Database
     audit: AuditLog
     environments: dict[Environment, EnvironmentRuntime]
+    debian_weak_keys: DebianWeakKeys = field(default_factory=DebianWeakKeys)
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock | None = None, *, create_pki: bool = True) -> Runtime:
@@ -84,7 +86,14 @@ class Runtime:
                 store.create(env, now=clock.now(), base_url=settings.base_url)
                 log.info("created the %s PKI in %s", env, store.env_dir(env))
             envs[env] = EnvironmentRuntime(env, store.load(env))
-        rt = cls(settings=settings, clock=clock, db=db, audit=audit, environments=envs)
+        rt = cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            audit=audit,
+            environments=envs,
+            debian_weak_keys=load_debian_weak_keys(settings.debian_weak_keys_dir),
+        )
         rt._register_issuers()
         return rt
 

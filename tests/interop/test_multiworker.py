@@ -70,6 +70,9 @@ def test_each_worker_listens_on_its_own_socket_and_a_dead_worker_is_replaced(
         _wait_for(lambda: len(_listening_workers(parent, live_port)) == 2, "two listening workers")
         listening = _listening_workers(parent, live_port)
         assert sorted(listening.values()) == [1, 1]  # one socket each: the kernel spreads connections
+        # no Debian weak-key list in this data directory: the operator is told at start
+        log = (live_data_dir / "server.log").read_text()
+        assert "no Debian weak-key list is loaded" in log and "trust/debian-weak-keys" in log
 
         victim = min(listening)
         os.kill(victim, signal.SIGKILL)

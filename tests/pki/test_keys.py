@@ -24,6 +24,7 @@ from ehealth_certs.pki.keys import (
     DebianWeakKeys,
     check_public_key,
     debian_modulus_suffix,
+    load_debian_weak_keys,
     packaged_debian_weak_keys,
     public_key_identifier,
     spki_sha256,
@@ -412,3 +413,19 @@ def test_ec_point_off_curve_refused() -> None:
 )
 def test_other_key_types_refused(key: object) -> None:
     assert _check_name(lambda: check_public_key(key)) == "key-type"
+
+
+def test_operator_lists_are_loaded_beside_the_packaged_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "debian-weak-keys"
+    assert len(load_debian_weak_keys(folder)) == len(packaged_debian_weak_keys())  # no folder: packaged only
+    folder.mkdir()
+    (folder / "rsa-2048-le64.txt").write_text("8df20e6961a16398b85a\n")
+    (folder / "extra.json").write_text(json.dumps(["00112233445566778899"]))
+    (folder / "README.md").write_text("not a list: ignored\n")
+    loaded = load_debian_weak_keys(folder)
+    assert len(loaded) == len(packaged_debian_weak_keys()) + 2
+    assert loaded.contains(BOULDER_MODULUS)
+    (folder / "broken.txt").write_text("not-hex\n")
+    with pytest.raises(DomainError) as err:
+        load_debian_weak_keys(folder)
+    assert err.value.kind is ErrorKind.CONFIGURATION and "broken.txt" in str(err.value)

@@ -81,6 +81,12 @@ def serve(
         raise DomainError(
             ErrorKind.UNAVAILABLE, f"start-up maintenance failed ({', '.join(failed)}); see the log"
         )
+    if len(platform.rt.debian_weak_keys) == 0:
+        typer.echo(
+            "WARNING: no Debian weak-key list is loaded, so keys from CVE-2008-0166 are not refused; put the"
+            f" lists in {settings.debian_weak_keys_dir} (docs/operations.md)",
+            err=True,
+        )
     typer.echo(f"ehealth-certs is serving on {settings.base_url}  (data: {settings.data_dir.resolve()})")
     typer.echo(
         f"  API docs: {settings.base_url}/docs   health: {settings.base_url}/healthz   workers: {count}"

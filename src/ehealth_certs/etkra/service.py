@@ -95,7 +95,12 @@ class EtkRaService:
                 ) from exc
             if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size != ENCRYPTION_KEY_BITS:
                 raise DomainError(ErrorKind.WEAK_KEY, "the public encryption key must be RSA of 2048 bits")
-            check_public_key(public_key, min_rsa_bits=ENCRYPTION_KEY_BITS, max_rsa_bits=ENCRYPTION_KEY_BITS)
+            check_public_key(
+                public_key,
+                min_rsa_bits=ENCRYPTION_KEY_BITS,
+                max_rsa_bits=ENCRYPTION_KEY_BITS,
+                debian_weak_keys=self.rt.debian_weak_keys,
+            )
             canonical = public_key.public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )

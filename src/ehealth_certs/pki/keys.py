@@ -3,7 +3,8 @@
 ``check_public_key`` runs on every certificate request, so every check is offline and fast (well under
 5 ms for RSA-4096): badkeys is called with an explicit list of offline checks (its default list includes
 ``blocklist``, which downloads), and the Debian weak-key lists are vendored in ``pki/data/`` in the
-openssl-blacklist / Boulder format (last 10 bytes of SHA-1 over ``"Modulus=%X\\n"``).
+openssl-blacklist / Boulder format (last 10 bytes of SHA-1 over ``"Modulus=%X\\n"``); operators can add lists
+in ``<data dir>/trust/debian-weak-keys/`` (``load_debian_weak_keys``).
 """
 
 from __future__ import annotations
@@ -85,30 +86,51 @@ class DebianWeakKeys:
         """
         suffixes: set[bytes] = set()
         for path in paths:
-            text = path.read_text("ascii")
-            entries: list[str]
-            if path.suffix == ".json":
-                loaded: Any = json.loads(text)
-                if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
-                    raise ValueError(f"{path}: expected a JSON list of hex strings")
-                entries = loaded
-            else:
-                entries = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-            for entry in entries:
-                if not entry:
-                    continue
-                raw = bytes.fromhex(entry)
-                if len(raw) not in (10, 20):
-                    raise ValueError(f"{path}: {entry!r} is not a 10-byte truncated SHA-1")
-                suffixes.add(raw[-10:])
+            try:
+                suffixes.update(cls._parse(path))
+            except ValueError as exc:  # also UnicodeDecodeError and JSONDecodeError
+                raise ValueError(f"{path}: {exc}") from exc
         return cls(suffixes)
+
+    @staticmethod
+    def _parse(path: Path) -> set[bytes]:
+        suffixes: set[bytes] = set()
+        text = path.read_text("ascii")
+        entries: list[str]
+        if path.suffix == ".json":
+            loaded: Any = json.loads(text)
+            if not isinstance(loaded, list) or not all(isinstance(x, str) for x in loaded):
+                raise ValueError("expected a JSON list of hex strings")
+            entries = loaded
+        else:
+            entries = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        for entry in entries:
+            if not entry:
+                continue
+            raw = bytes.fromhex(entry)
+            if len(raw) not in (10, 20):
+                raise ValueError(f"{entry!r} is not a 10-byte truncated SHA-1")
+            suffixes.add(raw[-10:])
+        return suffixes
+
+
+def _list_files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix in (".txt", ".json"))
 
 
 @functools.cache
 def packaged_debian_weak_keys() -> DebianWeakKeys:
     """The lists shipped in ``pki/data/debian-weak-keys-*.txt|json`` (loaded once per process)."""
-    paths = sorted(p for p in DATA_DIR.glob(DEBIAN_WEAK_KEY_GLOB) if p.suffix in (".txt", ".json"))
-    return DebianWeakKeys.from_files(paths)
+    return DebianWeakKeys.from_files(_list_files(DATA_DIR, DEBIAN_WEAK_KEY_GLOB))
+
+
+def load_debian_weak_keys(operator_dir: Path) -> DebianWeakKeys:
+    """The packaged lists plus every ``*.txt`` / ``*.json`` list an operator put in ``operator_dir``."""
+    operator_files = _list_files(operator_dir, "*") if operator_dir.is_dir() else []
+    try:
+        return DebianWeakKeys.from_files(_list_files(DATA_DIR, DEBIAN_WEAK_KEY_GLOB) + operator_files)
+    except ValueError as exc:  # also UnicodeDecodeError and JSONDecodeError
+        raise DomainError(ErrorKind.CONFIGURATION, f"unreadable Debian weak-key list: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------------

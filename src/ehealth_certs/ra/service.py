@@ -350,7 +350,7 @@ class CertRaService:
         except ValueError as exc:
             raise DomainError(ErrorKind.BAD_CSR, "csr is not valid base64") from exc
         csr = parse_csr(csr_der)
-        check_public_key(csr.public_key)
+        check_public_key(csr.public_key, debian_weak_keys=self.rt.debian_weak_keys)
         spki = spki_sha256(csr.public_key)
         pki = public_key_identifier(csr.public_key).hex()
         contact = _contact(body.get("contactData"))
