@@ -24,7 +24,7 @@ from ehealth_certs.client.manager import CertificateManager
 from ehealth_certs.clock import SystemClock
 from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
-from ehealth_certs.web.workers import check_port_free
+from ehealth_certs.web.workers import check_port_free, run_workers
 from tests.conftest import start_live_server, stop_live_server
 
 SSIN = "82051234978"
@@ -85,9 +85,31 @@ def test_each_worker_listens_on_its_own_socket_and_a_dead_worker_is_replaced(
         )
         assert server.process.poll() is None
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+        # SIGHUP replaces every worker, one by one
+        before = set(_listening_workers(parent, live_port))
+        os.kill(parent, signal.SIGHUP)
+        _wait_for(
+            lambda: len(now := _listening_workers(parent, live_port)) == 2 and not set(now) & before,
+            "two new workers after SIGHUP",
+        )
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
     finally:
         stop_live_server(server)
     assert server.process.returncode == 0  # SIGTERM: a requested stop
+
+
+def test_workers_that_keep_dying_at_start_stop_the_server_with_an_error(unused_port: int) -> None:
+    # an event loop uvicorn does not know: every worker exits at once
+    options = {"host": "127.0.0.1", "port": unused_port, "loop": "no-such-loop", "log_level": "critical"}
+    assert run_workers(2, options) == 1
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_a_port_already_taken_is_refused_with_a_clear_error() -> None:

@@ -6,7 +6,8 @@ connections at once lands on a single worker (measured with ``bench/issuance_ben
 on one of two workers, the other idle). With one listening socket per worker in a ``SO_REUSEPORT`` group,
 the kernel spreads connections over the workers by their address hash.
 
-The parent only supervises: it restarts a worker that dies, and stops them all on SIGINT or SIGTERM.
+The parent only supervises: it restarts a worker that dies, replaces them all one by one on SIGHUP (new
+settings, certificates or code), and stops them on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker_main(options: dict[str, Any]) -> None:
-    """Entry point of a worker process (spawned: a fresh interpreter)."""
+def _worker_main(options: dict[str, Any], listening: Any) -> None:
+    """Entry point of a worker process (spawned: a fresh interpreter). ``listening`` is set once its socket
+    is in the port's group: from then on the kernel may queue connections to it."""
     import uvicorn
 
     config = uvicorn.Config(APP, factory=True, **options)
     sock = listening_socket(config.host, config.port, config.backlog)
+    listening.set()
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -74,19 +77,32 @@ def run_workers(count: int, options: dict[str, Any]) -> int:
     check_port_free(options["host"], options["port"])
     ctx = multiprocessing.get_context("spawn")
     stop = threading.Event()
+    reload = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload.set())
 
-    def start() -> tuple[BaseProcess, float]:
-        process = ctx.Process(target=_worker_main, args=(options,), name="ehcerts-worker")
+    def start() -> tuple[BaseProcess, float, Any]:
+        listening = ctx.Event()
+        process = ctx.Process(target=_worker_main, args=(options, listening), name="ehcerts-worker")
         process.start()
-        return process, time.monotonic()
+        return process, time.monotonic(), listening
 
     workers = [start() for _ in range(count)]
     failed_starts = 0
     status = 0
     try:
         while not stop.wait(0.5):
-            for i, (process, started) in enumerate(workers):
+            if reload.is_set():
+                reload.clear()
+                log.info("SIGHUP: replacing the workers one by one")
+                for i, (old, _, _) in enumerate(workers):
+                    workers[i] = start()
+                    # the old worker leaves the port's group only once the new one is in it: a listening
+                    # socket that closes drops the connections queued to it
+                    workers[i][2].wait(60)
+                    old.terminate()
+                    old.join(30)
+            for i, (process, started, _) in enumerate(workers):
                 if process.is_alive():
                     continue
                 quick = time.monotonic() - started < _RESTART_WINDOW
@@ -99,11 +115,11 @@ def run_workers(count: int, options: dict[str, Any]) -> int:
                     break
                 workers[i] = start()
     finally:
-        for process, _ in workers:
+        for process, _, _ in workers:
             if process.is_alive():
                 process.terminate()  # uvicorn finishes the requests in flight, then exits
         deadline = time.monotonic() + 30
-        for process, _ in workers:
+        for process, _, _ in workers:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 process.kill()
