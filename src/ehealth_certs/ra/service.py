@@ -137,6 +137,15 @@ def parse_actor(raw: dict[str, Any]) -> Actor:
     return Actor(id_type, value, application_id)
 
 
+def _contract(environment: Environment, dn: str, signer: dict[str, str], actor: Actor) -> dict[str, Any]:
+    """The certificate contract for ``actor`` (GenerateContract builds it; GenerateCertificate rebuilds it
+    to check that the client sent it back unchanged)."""
+    identifier = {"type": actor.id_type, "value": actor.id_value, "applicationId": actor.application_id}
+    return contracts.certificate_contract(
+        environment=environment.value, dn=dn, signer=signer, identifier=identifier
+    )
+
+
 def _contact(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise DomainError(ErrorKind.BAD_REQUEST, "contactData is missing")
@@ -280,17 +289,7 @@ class CertRaService:
         actor = parse_actor(_dict(body, "certificateIdentifier"))
         with self.rt.db.read() as s:
             name = self._subject_for(s, actor, signer)
-        dn = build_subject(name).rfc4514_string()
-        return contracts.certificate_contract(
-            environment=environment.value,
-            dn=dn,
-            signer=signer,
-            identifier={
-                "type": actor.id_type,
-                "value": actor.id_value,
-                "applicationId": actor.application_id,
-            },
-        )
+        return _contract(environment, build_subject(name).rfc4514_string(), signer, actor)
 
     # -- GenerateCertificate ------------------------------------------------------------------------
     def _active_for_dn(self, s: Session, environment: Environment, dn: str) -> list[Certificate]:
@@ -366,19 +365,7 @@ class CertRaService:
             )
         subject = build_subject(name)
         dn = subject.rfc4514_string()
-        contracts.require_unchanged(
-            contract,
-            contracts.certificate_contract(
-                environment=environment.value,
-                dn=dn,
-                signer=signer,
-                identifier={
-                    "type": actor.id_type,
-                    "value": actor.id_value,
-                    "applicationId": actor.application_id,
-                },
-            ),
-        )
+        contracts.require_unchanged(contract, _contract(environment, dn, signer, actor))
         if signed.identity.ssin != signer["ssin"]:
             raise DomainError(ErrorKind.NOT_ENTITLED, "the eID that signed is not the contract's signer")
         if not names_equal(csr.subject, subject):
