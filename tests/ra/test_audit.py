@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ehealth_certs.audit.log import verify_session
 from ehealth_certs.cli.main import app
 from ehealth_certs.clock import FixedClock
 from ehealth_certs.config import Settings
@@ -141,3 +142,19 @@ def test_anchor_never_moves_backwards(tmp_path: Path) -> None:
     assert read_head(head) == (10, "a" * 64)
     write_head(head, 11, "c" * 64)
     assert read_head(head) == (11, "c" * 64)
+
+
+def test_a_rolled_back_append_leaves_neither_an_entry_nor_a_moved_anchor(platform: Platform) -> None:
+    head = platform.rt.data_dir / "audit-head"
+    with platform.rt.db.transaction() as s:
+        platform.rt.audit.append(s, actor="test", action="test.committed", obj="x")
+    before = head.read_text()
+    with pytest.raises(RuntimeError), platform.rt.db.transaction() as s:
+        platform.rt.audit.append(s, actor="test", action="test.rolled-back", obj="x")
+        raise RuntimeError("the use case failed after auditing")
+    assert head.read_text() == before
+    with platform.rt.db.transaction() as s:
+        seq, digest = platform.rt.audit.append(s, actor="test", action="test.next", obj="x")
+    assert head.read_text().split() == [f"{seq:020d}", digest]  # the chain goes on without a gap
+    with platform.rt.db.read() as s:
+        assert verify_session(s, head) == []

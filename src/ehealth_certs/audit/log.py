@@ -25,10 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from ehealth_certs.clock import Clock
+from ehealth_certs.storage.db import after_commit
 from ehealth_certs.storage.models import AuditEvent, table_of
 
 GENESIS = "0" * 64
@@ -93,32 +94,10 @@ _TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).
 _INSERT = insert(table_of(AuditEvent))
 
 
-def _forget_tail(session: Session) -> None:
-    session.info[_TAIL_KEY] = None
-
-
 class AuditLog:
     def __init__(self, clock: Clock, head_path: Path | None = None) -> None:
         self._clock = clock
         self.head_path = head_path
-
-    def _track_head(self, session: Session, seq: int, entry_hash: str) -> None:
-        if self.head_path is None:
-            return
-        if _HEAD_KEY not in session.info:
-            event.listen(session, "after_commit", self._after_commit)
-            event.listen(session, "after_rollback", self._after_rollback)
-        session.info[_HEAD_KEY] = (seq, entry_hash)
-
-    def _after_commit(self, session: Session) -> None:
-        head = session.info.get(_HEAD_KEY)
-        if head is not None and self.head_path is not None:
-            session.info[_HEAD_KEY] = None
-            write_head(self.head_path, *head)
-
-    @staticmethod
-    def _after_rollback(session: Session) -> None:
-        session.info[_HEAD_KEY] = None
 
     def append(
         self,
@@ -133,17 +112,16 @@ class AuditLog:
         """Append one event in the caller's transaction; returns its (seq, hash). Written with Core
         statements on the session's connection (events reference no other row, so they need no flush)."""
         conn = session.connection()
+        # Sessions live for one transaction (``Database.transaction()``), so the tail read by its first
+        # append stays valid for its later appends.
         tail: tuple[int, str] | None = session.info.get(_TAIL_KEY)
         if tail is None:
             # First append of this transaction: take the log's lock (SQLite: the write transaction already
-            # holds it), then read the tail once. Later appends in the same transaction reuse it.
+            # holds it), then read the tail once.
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             row = conn.execute(_TAIL).first()
             tail = (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
-            if _TAIL_KEY not in session.info:
-                event.listen(session, "after_commit", _forget_tail)
-                event.listen(session, "after_rollback", _forget_tail)
         seq, prev = tail[0] + 1, tail[1]
         at = self._clock.now()
         clean = json.loads(json.dumps(details, default=str))
@@ -163,7 +141,9 @@ class AuditLog:
             },
         )
         session.info[_TAIL_KEY] = (seq, entry_hash)
-        self._track_head(session, seq, entry_hash)
+        if self.head_path is not None:
+            head_path = self.head_path
+            after_commit(session, _HEAD_KEY, lambda: write_head(head_path, seq, entry_hash))
         return seq, entry_hash
 
 

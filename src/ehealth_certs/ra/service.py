@@ -79,6 +79,22 @@ _ACTIVE_FOR_DN = select(_CERTS.c.id, _CERTS.c.not_after, _CERTS.c.public_key_ide
     _CERTS.c.not_after >= bindparam("now"),
 )
 _INSERT_REQUEST = insert(_REQUESTS)
+# Authentic-source reads of GenerateContract / GenerateCertificate, built once (no expression building and
+# cache-key computing per request).
+_ORGANISATION_NAME = select(Organisation.name).where(
+    Organisation.id_type == bindparam("id_type"), Organisation.number == bindparam("number")
+)
+_MANDATE = (
+    select(Mandate.id)
+    .join(Organisation, Organisation.id == Mandate.organisation_id)
+    .where(
+        Mandate.ssin == bindparam("ssin"),
+        Organisation.id_type == bindparam("id_type"),
+        Organisation.number == bindparam("number"),
+    )
+)
+_PROJECT = select(Project.id, Project.ssins).where(Project.name == bindparam("name"))
+_QUALITIES = select(Professional.quality).where(Professional.ssin == bindparam("ssin"))
 CARE_QUALITIES = frozenset(
     {
         "doctor", "nurse", "pharmacist", "dentist", "midwife", "physiotherapist", "psychologist",
@@ -176,12 +192,8 @@ def _mandated_organisations(s: Session, ssin: str) -> list[Organisation]:
 
 
 def _has_mandate(s: Session, ssin: str, id_type: str, number: str) -> bool:
-    query = (
-        select(Mandate.id)
-        .join(Organisation, Organisation.id == Mandate.organisation_id)
-        .where(Mandate.ssin == ssin, Organisation.id_type == id_type, Organisation.number == number)
-    )
-    return s.connection().execute(query).first() is not None
+    found = s.connection().execute(_MANDATE, {"ssin": ssin, "id_type": id_type, "number": number})
+    return found.first() is not None
 
 
 class CertRaService:
@@ -263,11 +275,7 @@ class CertRaService:
             return EHealthName("SSIN", actor.id_value, person_name(signer["firstName"], signer["lastName"]))
         org_name = (
             s.connection()
-            .execute(
-                select(Organisation.name).where(
-                    Organisation.id_type == actor.id_type, Organisation.number == actor.id_value
-                )
-            )
+            .execute(_ORGANISATION_NAME, {"id_type": actor.id_type, "number": actor.id_value})
             .scalar_one_or_none()
         )
         if org_name is None:
@@ -314,11 +322,7 @@ class CertRaService:
                 raise DomainError(
                     ErrorKind.NOT_ENTITLED, "acceptance requests must name a registered project"
                 )
-            project = (
-                s.connection()
-                .execute(select(Project.id, Project.ssins).where(Project.name == project_name))
-                .first()
-            )
+            project = s.connection().execute(_PROJECT, {"name": project_name}).first()
             if project is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no acceptance project named {project_name!r}")
             if signer_ssin not in project.ssins:
@@ -327,11 +331,7 @@ class CertRaService:
                 )
             return True, int(project.id)
         if actor.is_person:
-            quals = (
-                s.connection()
-                .execute(select(Professional.quality).where(Professional.ssin == actor.id_value))
-                .scalars()
-            )
+            quals = s.connection().execute(_QUALITIES, {"ssin": actor.id_value}).scalars()
             return any(q in CARE_QUALITIES for q in quals), None
         return _has_mandate(s, signer_ssin, actor.id_type, actor.id_value), None
 

@@ -10,7 +10,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 _READ_ONLY = "ehcerts_read_only"
+_AFTER_COMMIT = "ehcerts_after_commit"
+
+
+def after_commit(session: Session, key: str, action: Callable[[], None]) -> None:
+    """Run ``action`` once the transaction of ``session`` (a ``Database.transaction()``) has committed,
+    still under the write lock; never after a rollback. A later call with the same ``key`` replaces it.
+    Cheaper than a SQLAlchemy event listener per session on the hot path."""
+    session.info.setdefault(_AFTER_COMMIT, {})[key] = action
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -136,6 +144,8 @@ class Database:
             try:
                 yield session
                 session.commit()
+                for action in session.info.pop(_AFTER_COMMIT, {}).values():
+                    action()
             except BaseException:
                 session.rollback()
                 raise
