@@ -99,6 +99,31 @@ def test_each_worker_listens_on_its_own_socket_and_a_dead_worker_is_replaced(
     assert server.process.returncode == 0  # SIGTERM: a requested stop
 
 
+@pytest.mark.interop
+def test_workers_do_not_outlive_a_killed_supervisor(live_data_dir: Path, live_port: int) -> None:
+    server = start_live_server(live_data_dir, port=live_port, extra_env={"EHCERTS_WORKERS": "2"})
+    parent = server.process.pid
+    try:
+        _wait_for(lambda: len(_listening_workers(parent, live_port)) == 2, "two listening workers")
+        workers = set(_listening_workers(parent, live_port))
+        os.kill(parent, signal.SIGKILL)
+        server.process.wait(timeout=10)
+
+        def gone(pid: int) -> bool:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return True
+            return state == "Z"  # exited, waiting to be reaped by init
+
+        _wait_for(lambda: all(gone(pid) for pid in workers), "the orphaned workers to exit")
+        with socket.socket() as probe:  # the port is free again
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", live_port))
+    finally:
+        stop_live_server(server)
+
+
 def test_workers_that_keep_dying_at_start_stop_the_server_with_an_error(unused_port: int) -> None:
     # an event loop uvicorn does not know: every worker exits at once
     options = {"host": "127.0.0.1", "port": unused_port, "loop": "no-such-loop", "log_level": "critical"}

@@ -7,13 +7,16 @@ on one of two workers, the other idle). With one listening socket per worker in 
 the kernel spreads connections over the workers by their address hash.
 
 The parent only supervises: it restarts a worker that dies, replaces them all one by one on SIGHUP (new
-settings, certificates or code), and stops them on SIGINT or SIGTERM.
+settings, certificates or code), and stops them on SIGINT or SIGTERM; workers exit with it even when it is
+killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 APP = "ehealth_certs.web.app:worker_app"
 _RESTART_WINDOW = 30.0  # a worker that dies sooner than this after its start counts as a failed start
 _MAX_FAILED_STARTS = 5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -61,11 +65,24 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker_main(options: dict[str, Any], listening: Any) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Ask Linux for SIGTERM when the supervisor dies, even by SIGKILL, so that no orphaned worker keeps
+    the port (prctl PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the supervisor died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_main(options: dict[str, Any], listening: Any, parent: int) -> None:
     """Entry point of a worker process (spawned: a fresh interpreter). ``listening`` is set once its socket
     is in the port's group: from then on the kernel may queue connections to it."""
     import uvicorn
 
+    _exit_with_parent(parent)
     config = uvicorn.Config(APP, factory=True, **options)
     sock = listening_socket(config.host, config.port, config.backlog)
     listening.set()
@@ -83,7 +100,9 @@ def run_workers(count: int, options: dict[str, Any]) -> int:
 
     def start() -> tuple[BaseProcess, float, Any]:
         listening = ctx.Event()
-        process = ctx.Process(target=_worker_main, args=(options, listening), name="ehcerts-worker")
+        process = ctx.Process(
+            target=_worker_main, args=(options, listening, os.getpid()), name="ehcerts-worker"
+        )
         process.start()
         return process, time.monotonic(), listening
 
