@@ -24,3 +24,5 @@ def test_live_server_health_and_ca_certificates(live_server) -> None:
         assert cdp[0].full_name[0].value == f"{live_server.url}/pki/{env}/root.crl"
     metrics = httpx.get(f"{live_server.url}/metrics").text
     assert "ehcerts_crl_age_seconds" in metrics
+    # no Debian weak-key list in this data directory: monitoring can see it
+    assert "\nehcerts_debian_weak_keys 0.0\n" in metrics

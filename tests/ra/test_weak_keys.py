@@ -17,7 +17,7 @@ from ehealth_certs.pki.keys import debian_modulus_suffix
 from ehealth_certs.platform import Platform
 from ehealth_certs.storage.models import CertificateRequest
 from tests.conftest import Person
-from tests.ra.helpers import CONTACT, add_doctor, keystore_dir, manager
+from tests.ra.helpers import CONTACT, add_doctor, http_client, keystore_dir, manager
 
 SSIN = "79121430944"
 
@@ -43,6 +43,7 @@ def test_a_listed_debian_weak_key_is_refused_and_nothing_is_stored(
     tmp_path: Path,
 ) -> None:
     assert platform.rt.debian_weak_keys.contains(listed_key.public_key().public_numbers().n)
+    assert "\nehcerts_debian_weak_keys 1.0\n" in http_client(platform).get("/metrics").text
     add_doctor(platform, SSIN)
     person = eid_factory(SSIN, tmp=tmp_path)
     m = manager(platform, clock, key_factory=lambda: listed_key)

@@ -65,6 +65,7 @@ def create_app(
     )
     app.state.platform = platform
     metrics = Metrics()
+    metrics.debian_weak_keys.set(len(platform.rt.debian_weak_keys))
     app.state.metrics = metrics
     errors.install(app)
 

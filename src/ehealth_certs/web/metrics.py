@@ -28,3 +28,8 @@ class Metrics:
         self.crl_age = Gauge(
             "ehcerts_crl_age_seconds", "Age of the newest CRL", ["environment"], registry=self.registry
         )
+        self.debian_weak_keys = Gauge(
+            "ehcerts_debian_weak_keys",
+            "Debian weak-key fingerprints loaded (0: CVE-2008-0166 keys are not refused)",
+            registry=self.registry,
+        )
