@@ -46,6 +46,7 @@ from ehealth_certs.ra.states import (
 )
 from ehealth_certs.ra.status import REASONS, StatusService
 from ehealth_certs.runtime import Runtime
+from ehealth_certs.storage.db import serialise_on
 from ehealth_certs.storage.models import (
     BlockedKey,
     Certificate,
@@ -373,6 +374,8 @@ class CertRaService:
         prepared = self.issuance.prepare(environment, name, csr.public_key) if auto else None
         request_id = str(uuid.uuid4())
         with self.rt.db.transaction() as s:
+            # two requests for the same DN must not both pass the checks below (PostgreSQL: READ COMMITTED)
+            serialise_on(s, f"certificate-dn:{environment.value}:{dn}")
             self._consume(s, signed)
             conn = s.connection()
             if conn.execute(_BLOCKED_KEY, {"spki": spki}).first():

@@ -7,6 +7,7 @@ commit happens when the block ends without an error.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -54,6 +55,16 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def serialise_on(session: Session, name: str) -> None:
+    """Make concurrent transactions about ``name`` (a DN, say) run one after the other: the check-then-insert
+    of the caller cannot interleave. SQLite needs nothing (one writer at a time); PostgreSQL takes a
+    transaction-level advisory lock on a 64-bit digest of the name, released at commit or rollback."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 class Database:
