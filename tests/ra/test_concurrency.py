@@ -7,13 +7,15 @@ import base64
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from ehealth_certs.client.eid import signed_request
 from ehealth_certs.clock import FixedClock
@@ -21,9 +23,9 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.errors import DomainError, ErrorKind
 from ehealth_certs.platform import Platform
 from ehealth_certs.ra.states import CertState
-from ehealth_certs.storage.models import Certificate
+from ehealth_certs.storage.models import AuditEvent, Certificate
 from tests.conftest import Person
-from tests.ra.helpers import CONTACT, add_doctor
+from tests.ra.helpers import CONTACT, add_doctor, keystore_dir, manager
 
 SSIN = "79121430944"
 RACERS = 6
@@ -69,3 +71,63 @@ def test_racing_requests_for_one_dn_give_exactly_one_certificate(
     with platform.rt.db.read() as s:
         assert s.execute(select(func.count()).select_from(Certificate)).scalar_one() == 1
         assert s.execute(select(Certificate.status)).scalar_one() == CertState.ISSUED
+
+
+def _race(calls: list[Callable[[], object]]) -> list[str]:
+    """Run the calls at the same instant; each outcome is "ok" or the error kind."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> str:
+        start.wait()
+        try:
+            call()
+        except DomainError as exc:
+            return exc.kind.value
+        return "ok"
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _count(platform: Platform, statement: Select[Any]) -> int:
+    with platform.rt.db.read() as s:
+        return int(s.execute(statement).scalar_one())
+
+
+@pytest.mark.usefixtures("trust_citizen_ca")
+def test_two_operators_approving_at_once_give_one_certificate(
+    platform: Platform, clock: FixedClock, eid_factory: Callable[..., Person], tmp_path: Path
+) -> None:
+    person = eid_factory(SSIN, tmp=tmp_path)  # no care quality: the request waits for an operator
+    outcome = manager(platform, clock).request(
+        person.card, keystore_dir=keystore_dir(tmp_path), password="pw", contact=CONTACT
+    )
+    assert not outcome.automatically_validated
+    (pending,) = platform.certra.list_requests(status="PENDING_APPROVAL")
+    outcomes = _race([partial(platform.certra.approve, pending["id"], op) for op in ("op:a", "op:b")])
+    assert sorted(outcomes) == [ErrorKind.INVALID_TRANSITION.value, "ok"], outcomes
+    assert _count(platform, select(func.count()).select_from(Certificate)) == 1
+    approvals = select(func.count()).where(AuditEvent.action == "certificate.approved")
+    assert _count(platform, approvals) == 1
+
+
+@pytest.mark.usefixtures("trust_citizen_ca")
+def test_racing_revocations_revoke_once(
+    platform: Platform, clock: FixedClock, eid_factory: Callable[..., Person], tmp_path: Path
+) -> None:
+    add_doctor(platform, SSIN)
+    person = eid_factory(SSIN, tmp=tmp_path)
+    outcome = manager(platform, clock).request(
+        person.card, keystore_dir=keystore_dir(tmp_path), password="pw", contact=CONTACT
+    )
+    revoke = partial(
+        platform.certra.operator_revoke,
+        Environment.PRODUCTION,
+        outcome.public_key_identifier,
+        "cessationOfOperation",
+        "op:a",
+    )
+    outcomes = _race([revoke] * RACERS)
+    assert outcomes.count("ok") == 1 and outcomes.count(ErrorKind.CONFLICT.value) == RACERS - 1, outcomes
+    revocations = select(func.count()).where(AuditEvent.action == "certificate.revoked")
+    assert _count(platform, revocations) == 1

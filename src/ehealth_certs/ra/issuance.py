@@ -51,6 +51,11 @@ _STORE_CERT = (
     )
 )
 _REQUESTS = table_of(CertificateRequest)
+# a certificate of the request being signed or issued (a revoked one, e.g. abandoned by the reconciler, is not)
+_IN_FLIGHT = select(_CERTS.c.id).where(
+    _CERTS.c.request_id == bindparam("request_id"),
+    _CERTS.c.status.in_([CertState.SIGNING, CertState.ISSUED]),
+)
 _REQUEST_ISSUED = (
     update(_REQUESTS)
     .where(_REQUESTS.c.id == bindparam("request_id"), _REQUESTS.c.status == RequestState.APPROVED)
@@ -161,13 +166,15 @@ class IssuanceService:
 
     def record_intent(self, session: Session, request_id: str) -> Intent:
         """Step 1 for a request already stored and APPROVED (operator approval, reconciler)."""
-        req = session.get(CertificateRequest, request_id)
+        req = session.get(CertificateRequest, request_id, with_for_update=True)  # concurrent issue() waits
         if req is None:
             raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
         if req.status != RequestState.APPROVED:
             raise DomainError(
                 ErrorKind.INVALID_TRANSITION, f"request {request_id} is {req.status}, not APPROVED"
             )
+        if session.connection().execute(_IN_FLIGHT, {"request_id": request_id}).first():
+            raise DomainError(ErrorKind.CONFLICT, f"request {request_id} is already being issued")
         env = Environment(req.environment)
         holder = EHealthName(req.actor_type, req.actor_id, req.holder_name, req.application_id)
         prepared = self.prepare(env, holder, x509.load_der_x509_csr(req.csr_der).public_key())

@@ -520,7 +520,8 @@ class CertRaService:
 
     def _decide(self, request_id: str, operator: str, target: RequestState, reason: str | None) -> None:
         with self.rt.db.transaction() as s:
-            req = s.get(CertificateRequest, request_id)
+            # the row lock makes a second, concurrent decision wait and then see the first one (PostgreSQL)
+            req = s.get(CertificateRequest, request_id, with_for_update=True)
             if req is None:
                 raise DomainError(ErrorKind.NOT_FOUND, f"no request {request_id}")
             if operator == f"SSIN={req.signer_ssin}" or operator == req.signer_ssin:
@@ -543,14 +544,16 @@ class CertRaService:
         self._decide(request_id, operator, RequestState.REFUSED, reason)
 
     # -- revocation ---------------------------------------------------------------------------------
-    def _certificate_by_pki(self, s: Session, environment: Environment, pki: str) -> Certificate:
-        cert = s.execute(
-            select(Certificate).where(
-                Certificate.environment == environment.value,
-                Certificate.public_key_identifier == pki,
-                Certificate.status != CertState.SIGNING,
-            )
-        ).scalar_one_or_none()
+    def _certificate_by_pki(
+        self, s: Session, environment: Environment, pki: str, *, for_update: bool = False
+    ) -> Certificate:
+        """``for_update``: lock the row, so that a concurrent revocation waits and then sees this one."""
+        query = select(Certificate).where(
+            Certificate.environment == environment.value,
+            Certificate.public_key_identifier == pki,
+            Certificate.status != CertState.SIGNING,
+        )
+        cert = s.execute(query.with_for_update() if for_update else query).scalar_one_or_none()
         if cert is None:
             raise DomainError(ErrorKind.NOT_FOUND, f"no certificate with PublicKeyIdentifier {pki}")
         return cert
@@ -606,7 +609,7 @@ class CertRaService:
             contract = _dict(body, "contract")
             signer = self._signer(_dict(contract, "signer"))
             reason = _str(contract, "revocationReason")
-            cert = self._certificate_by_pki(s, environment, pki)
+            cert = self._certificate_by_pki(s, environment, pki, for_update=True)
             contracts.require_unchanged(
                 contract,
                 contracts.revocation_contract(
@@ -628,7 +631,7 @@ class CertRaService:
     ) -> None:
         pki = _pki_hex(public_key_identifier_hex)
         with self.rt.db.transaction() as s:
-            cert = self._certificate_by_pki(s, environment, pki)
+            cert = self._certificate_by_pki(s, environment, pki, for_update=True)
             self._revoke(s, cert, reason, operator)
             issuer_id, serial = cert.issuer_id, cert.serial
             der = self.status.sign_response(s, cert).der
