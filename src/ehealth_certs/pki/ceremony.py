@@ -30,6 +30,7 @@ caller writes them encrypted with ``SoftwareSigner.write_encrypted``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ from ehealth_certs.environment import Environment
 from ehealth_certs.pki import issuer
 from ehealth_certs.pki.issuer import CaKey
 from ehealth_certs.pki.profiles import (
+    CaProfile,
     LeafProfile,
     etkra_signer_profile,
     issuing_ca_profile,
@@ -110,23 +112,38 @@ def _service_certificate(
     return CaKey(issuer.sign_prepared(issuing, prepared), signer)
 
 
+def _self_signed(
+    prepare: Callable[..., issuer.PreparedCertificate],
+    signer: SoftwareSigner,
+    profile: CaProfile | LeafProfile,
+    subject: x509.Name,
+    start: datetime,
+) -> CaKey:
+    """A self-signed certificate (the root CA, the trusted-list signer): ``prepare`` builds and lints it."""
+    not_before, not_after = validity_window(profile, start, _END_OF_TIME)
+    prepared = prepare(
+        signer=signer,
+        profile=profile,
+        subject=subject,
+        serial=issuer.random_serial(),
+        not_before=not_before,
+        not_after=not_after,
+    )
+    return CaKey(issuer.sign_root(signer, prepared), signer)
+
+
 def create_environment_pki(environment: Environment, *, now: datetime, base_url: str) -> EnvironmentPki:
     """Generate the root, issuing CA and service certificates of one environment (see module docstring)."""
     start = normalise_time(now)
     base = _base(environment, base_url)
 
-    root_signer = SoftwareSigner.generate_rsa(4096)
-    root_profile = root_ca_profile(environment)
-    root_start, root_end = validity_window(root_profile, start, _END_OF_TIME)
-    root_prepared = issuer.prepare_root(
-        signer=root_signer,
-        profile=root_profile,
-        subject=ca_name(environment, "Root CA"),
-        serial=issuer.random_serial(),
-        not_before=root_start,
-        not_after=root_end,
+    root = _self_signed(
+        issuer.prepare_root,
+        SoftwareSigner.generate_rsa(4096),
+        root_ca_profile(environment),
+        ca_name(environment, "Root CA"),
+        start,
     )
-    root = CaKey(issuer.sign_root(root_signer, root_prepared), root_signer)
 
     issuing_signer = SoftwareSigner.generate_rsa(4096)
     issuing_profile = issuing_ca_profile(environment)
@@ -158,16 +175,11 @@ def create_environment_pki(environment: Environment, *, now: datetime, base_url:
     )
     # The trusted-list signer is self-signed (CA:FALSE), like the Belgian scheme operator's: it is pinned by
     # clients, and it must not depend on the CAs the list distributes.
-    tsl_signer = SoftwareSigner.generate_rsa(3072)
-    tsl_profile = tsl_signer_profile(environment)
-    tsl_start, tsl_end = validity_window(tsl_profile, start, _END_OF_TIME)
-    tsl_prepared = issuer.prepare_self_signed(
-        signer=tsl_signer,
-        profile=tsl_profile,
-        subject=ca_name(environment, "Trusted List Signer"),
-        serial=issuer.random_serial(),
-        not_before=tsl_start,
-        not_after=tsl_end,
+    tsl = _self_signed(
+        issuer.prepare_self_signed,
+        SoftwareSigner.generate_rsa(3072),
+        tsl_signer_profile(environment),
+        ca_name(environment, "Trusted List Signer"),
+        start,
     )
-    tsl = CaKey(issuer.sign_root(tsl_signer, tsl_prepared), tsl_signer)
     return EnvironmentPki(root=root, issuing=issuing, ocsp=ocsp, etkra=etkra, tsl=tsl)

@@ -192,6 +192,16 @@ def _mandated_organisations(s: Session, ssin: str) -> list[Organisation]:
     )
 
 
+def _latest_certificate(s: Session, request_id: str) -> Certificate | None:
+    """The newest certificate of a request that left ``signing`` (issued or revoked), if any."""
+    query = (
+        select(Certificate)
+        .where(Certificate.request_id == request_id, Certificate.status != CertState.SIGNING)
+        .order_by(Certificate.id.desc())
+    )
+    return s.execute(query).scalars().first()
+
+
 def _has_mandate(s: Session, ssin: str, id_type: str, number: str) -> bool:
     found = s.connection().execute(_MANDATE, {"ssin": ssin, "id_type": id_type, "number": number})
     return found.first() is not None
@@ -482,15 +492,7 @@ class CertRaService:
                 raise DomainError(
                     ErrorKind.FORBIDDEN, f"the request was refused: {req.decision_reason or ''}".strip()
                 )
-            cert = (
-                s.execute(
-                    select(Certificate)
-                    .where(Certificate.request_id == req.id, Certificate.status != CertState.SIGNING)
-                    .order_by(Certificate.id.desc())
-                )
-                .scalars()
-                .first()
-            )
+            cert = _latest_certificate(s, req.id)
             if cert is None or cert.der is None:
                 raise DomainError(
                     ErrorKind.NOT_YET_DELIVERED, "CERT_NOT_YET_DELIVERED", code="CERT_NOT_YET_DELIVERED"
@@ -579,7 +581,9 @@ class CertRaService:
             environment=environment.value, dn=dn, signer=signer, public_key_identifier=pki, reason=reason
         )
 
-    def _revoke(self, s: Session, cert: Certificate, reason: str, actor: str) -> None:
+    def _revoke(self, s: Session, cert: Certificate, reason: str, actor: str) -> tuple[int, str, bytes]:
+        """Revoke in the caller's transaction; returns (issuer id, serial, the re-signed OCSP response) for
+        ``StatusService.remember`` once the caller has committed."""
         if cert.status == CertState.REVOKED:
             raise DomainError(ErrorKind.CONFLICT, "the certificate is already revoked")
         if reason not in REASONS:
@@ -590,7 +594,7 @@ class CertRaService:
         cert.revoked_by = actor
         if reason == "keyCompromise" and s.get(BlockedKey, cert.spki_sha256) is None:
             s.add(BlockedKey(spki_sha256=cert.spki_sha256, reason=reason, blocked_at=self.rt.clock.now()))
-        self.status.sign_response(s, cert)
+        response = self.status.sign_response(s, cert)
         self.rt.audit.append(
             s,
             actor=actor,
@@ -600,6 +604,7 @@ class CertRaService:
         )
         for hook in self.on_revoked:
             hook(s, cert)
+        return cert.issuer_id, cert.serial, response.der
 
     def revoke(self, environment: Environment, token: str) -> None:
         with self.rt.db.transaction() as s:
@@ -621,10 +626,8 @@ class CertRaService:
                 s, cert, signed.identity.ssin
             ):
                 raise DomainError(ErrorKind.NOT_ENTITLED, "only the holder (or a mandated person) may revoke")
-            self._revoke(s, cert, reason, f"SSIN={signed.identity.ssin}")
-            issuer_id, serial = cert.issuer_id, cert.serial
-            der = self.status.sign_response(s, cert).der
-        self.status.remember(issuer_id, serial, der)
+            revoked = self._revoke(s, cert, reason, f"SSIN={signed.identity.ssin}")
+        self.status.remember(*revoked)
 
     def operator_revoke(
         self, environment: Environment, public_key_identifier_hex: str, reason: str, operator: str
@@ -632,23 +635,13 @@ class CertRaService:
         pki = _pki_hex(public_key_identifier_hex)
         with self.rt.db.transaction() as s:
             cert = self._certificate_by_pki(s, environment, pki, for_update=True)
-            self._revoke(s, cert, reason, operator)
-            issuer_id, serial = cert.issuer_id, cert.serial
-            der = self.status.sign_response(s, cert).der
-        self.status.remember(issuer_id, serial, der)
+            revoked = self._revoke(s, cert, reason, operator)
+        self.status.remember(*revoked)
 
     # -- GetCertificateInfoForCitizen ---------------------------------------------------------------
     def certificate_info(self, s: Session, req: CertificateRequest) -> dict[str, Any]:
         now = self.rt.clock.now()
-        cert = (
-            s.execute(
-                select(Certificate)
-                .where(Certificate.request_id == req.id, Certificate.status != CertState.SIGNING)
-                .order_by(Certificate.id.desc())
-            )
-            .scalars()
-            .first()
-        )
+        cert = _latest_certificate(s, req.id)
         status: CertificateStatus
         if req.status == RequestState.REFUSED:
             status = CertificateStatus.REFUSED
